@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// OpenCV 4 headers live under include/opencv4 on Debian; the -dev packages we install
+// (core, imgproc, imgcodecs) ship no pkg-config file, so the path is given directly.
+let openCVFlags: [CXXSetting] = [.unsafeFlags(["-I/usr/include/opencv4", "-std=c++17", "-O2"])]
+let openCVLibraries: [LinkerSetting] = [
+    .linkedLibrary("opencv_core"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_imgcodecs"),
+]
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "RegionSpot",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "regionspot", targets: ["regionspot"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims over system libraries.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+
+        // Libraries, each depending only on those above it.
+        .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+
+        // The thin executable and the benchmarks.
+        .executableTarget(name: "regionspot", dependencies: [
+            "Tensors", "ZeroMQ",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests: one target per library, plus end-to-end tests of the executable.
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,159 @@
+import COpenBLAS
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which OpenBLAS kernel the process runs, and why.
+///
+/// Debian's OpenBLAS 0.3.21 (DYNAMIC_ARCH) does not recognise recent CPUs and falls back to
+/// its SSE3 "Prescott" kernels, about 5× slower than the AVX2/AVX-512 ones. OpenBLAS reads
+/// `OPENBLAS_CORETYPE` only when it is loaded, so `selectKernel` (called first thing by the
+/// executable) picks the best kernel the CPU supports, proves it computes correctly in a child
+/// process, and re-executes the program with it. The user's own `OPENBLAS_CORETYPE` wins.
+public enum BLASRuntime {
+    /// The environment variable that lets a user pin a kernel (standard OpenBLAS name).
+    public static let coreTypeVariable = "OPENBLAS_CORETYPE"
+    /// Set on the re-executed process: the reason the kernel was chosen.
+    static let reasonVariable = "REGIONSPOT_BLAS_REASON"
+    /// Set on a probe child: verify the loaded kernel and exit 0 (correct) or 1.
+    static let probeVariable = "REGIONSPOT_BLAS_PROBE"
+
+    /// Kernels to try, best first, each with the CPU features it needs.
+    public static let candidates: [(name: String, features: [String])] = [
+        ("SkylakeX", ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"]),
+        ("Haswell", ["avx2", "fma"]),
+        ("Sandybridge", ["avx"]),
+        ("Prescott", []),
+    ]
+
+    /// OpenBLAS's name for the kernel it is running (e.g. "Haswell", "Prescott").
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// OpenBLAS's build configuration, which starts with its version.
+    public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// Why the running kernel was chosen (set by `selectKernel`).
+    public static var selectionReason: String {
+        if let reason = ProcessInfo.processInfo.environment[reasonVariable] { return reason }
+        if ProcessInfo.processInfo.environment[coreTypeVariable] != nil { return "set by the user's \(coreTypeVariable)" }
+        return "OpenBLAS's own detection (kernel selection did not run in this process)"
+    }
+
+    private static let configured: Void = {
+        // One policy for threads: our kernels split work; OpenBLAS runs each call on one thread.
+        openblas_set_num_threads(1)
+    }()
+
+    /// Sets OpenBLAS to single-threaded mode once per process.
+    @inline(__always) public static func ensureConfigured() { _ = configured }
+
+    /// CPU feature flags as the kernel reports them in /proc/cpuinfo.
+    public static func cpuFeatures() -> Set<String> {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":") else { return [] }
+        return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+    }
+
+    /// The kernels this CPU can run, best first.
+    public static func supportedKernels(features: Set<String> = cpuFeatures()) -> [String] {
+        candidates.filter { $0.features.allSatisfy(features.contains) }.map(\.name)
+    }
+
+    /// Checks the loaded kernel on small odd-shaped products against a double-precision loop,
+    /// covering all four transpose combinations.
+    public static func verifyKernel() -> Bool {
+        ensureConfigured()
+        var generator = SplitMix64(seed: 0x5eed)
+        for (m, n, k) in [(67, 45, 83), (128, 96, 64), (5, 300, 17)] {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &generator) }
+                    let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &generator) }
+                    var c = [Float](repeating: 0, count: m * n)
+                    GEMM.serial(m: m, n: n, k: k, a: a, lda: transA ? m : k, transA: transA,
+                                b: b, ldb: transB ? k : n, transB: transB, c: &c, ldc: n)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var expected = 0.0
+                            for p in 0..<k {
+                                let x = Double(transA ? a[p * m + i] : a[i * k + p])
+                                let y = Double(transB ? b[j * k + p] : b[p * n + j])
+                                expected += x * y
+                            }
+                            if !(abs(Double(c[i * n + j]) - expected) <= 1e-4 * Double(k).squareRoot()) { return false }
+                        }
+                    }
+                }
+            }
+        }
+        return true
+    }
+
+    /// Call first thing in `main`. Returns normally when the process should go on (the right
+    /// kernel is loaded, or nothing better can be had); otherwise replaces the process image.
+    public static func selectKernel(arguments: [String] = CommandLine.arguments) {
+        let environment = ProcessInfo.processInfo.environment
+        if environment[probeVariable] != nil {
+            exit(verifyKernel() ? 0 : 1)
+        }
+        // Already chosen (by us before re-exec, or by the user): keep it.
+        if environment[reasonVariable] != nil || environment[coreTypeVariable] != nil { return }
+
+        let current = coreName
+        for kernel in supportedKernels() {
+            if kernel.caseInsensitiveCompare(current) == .orderedSame {
+                setenv(reasonVariable, "OpenBLAS detected \(current), the best kernel this CPU supports", 1)
+                return
+            }
+            guard probe(kernel: kernel) else { continue }
+            setenv(coreTypeVariable, kernel, 1)
+            setenv(reasonVariable, "OpenBLAS detected \(current); CPU supports \(kernel), verified on a test product", 1)
+            reexec(arguments: arguments)
+            return  // exec failed: go on with the detected kernel
+        }
+        setenv(reasonVariable, "no better kernel verified; OpenBLAS detected \(current)", 1)
+    }
+
+    /// Runs this executable in a child process with `kernel` loaded; true if its products are correct.
+    static func probe(kernel: String) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var environment = ProcessInfo.processInfo.environment
+        environment[coreTypeVariable] = kernel
+        environment[probeVariable] = "1"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do {
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationReason == .exit && process.terminationStatus == 0
+        } catch {
+            return false
+        }
+    }
+
+    private static func reexec(arguments: [String]) {
+        let path = "/proc/self/exe"
+        var cArguments = arguments.map { strdup($0) }
+        cArguments.append(nil)
+        execv(path, &cArguments)
+        for pointer in cArguments { free(pointer) }
+    }
+}
+
+/// A small, fast, seedable generator for tests and verification (SplitMix64).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

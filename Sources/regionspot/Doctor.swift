@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Tensors
+import ZeroMQ
+
+extension RegionSpotCommand {
+    struct Doctor: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report library versions, the BLAS kernel in use and measured GEMM speed.")
+
+        @Option(help: "Seconds to spend measuring GEMM throughput.")
+        var seconds: Double = 1.0
+
+        @Flag(help: "Also measure every kernel this CPU supports, each in a child process.")
+        var compareKernels = false
+
+        @Flag(help: .hidden)
+        var gflopsOnly = false
+
+        func run() throws {
+            if gflopsOnly {
+                print(String(format: "%.1f", GEMMThroughput.measure(size: 1024, seconds: seconds)))
+                return
+            }
+            print("regionspot \(RegionSpotVersion.string)")
+            print("OpenBLAS:  \(BLASRuntime.configuration)")
+            print("  kernel:  \(BLASRuntime.coreName) (\(BLASRuntime.selectionReason))")
+            print("  verified: \(BLASRuntime.verifyKernel() ? "yes" : "NO: products differ from the reference loop")")
+            print("  threads: \(Parallel.threadCount)")
+            print("libzmq:    \(ZeroMQLibrary.version), CURVE \(ZeroMQLibrary.has("curve") ? "yes" : "no")")
+            let gflops = GEMMThroughput.measure(size: 1024, seconds: seconds)
+            print(String(format: "GEMM 1024³: %.1f GFLOP/s", gflops))
+            if compareKernels {
+                let supported = BLASRuntime.supportedKernels()
+                for kernel in BLASRuntime.candidates.map(\.name) where kernel != BLASRuntime.coreName {
+                    let figure = supported.contains(kernel) ? measureInChild(kernel: kernel) + " GFLOP/s" : "not supported by this CPU"
+                    print("  with \(BLASRuntime.coreTypeVariable)=\(kernel): \(figure)")
+                }
+            }
+        }
+
+        /// GEMM throughput of this executable re-run with `kernel` forced (for comparison).
+        private func measureInChild(kernel: String) -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            process.arguments = ["doctor", "--gflops-only", "--seconds", String(seconds)]
+            var environment = ProcessInfo.processInfo.environment
+            environment[BLASRuntime.coreTypeVariable] = kernel
+            process.environment = environment
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return "could not start" }
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationReason == .exit, process.terminationStatus == 0 else {
+                return "failed (signal or error \(process.terminationStatus))"
+            }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+import Tensors
+
+@main
+struct RegionSpotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "regionspot",
+        abstract: "Recognize any region of an image from an open vocabulary (RegionSpot on CPUs).",
+        version: RegionSpotVersion.string,
+        subcommands: [Doctor.self]
+    )
+
+    static func main() {
+        BLASRuntime.selectKernel()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
+enum RegionSpotVersion {
+    static let string = "0.1.0"
+}

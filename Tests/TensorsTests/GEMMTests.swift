@@ -1,0 +1,39 @@
+import Testing
+@testable import Tensors
+
+@Suite struct GEMMTests {
+    @Test func loadedKernelComputesCorrectly() {
+        #expect(BLASRuntime.verifyKernel())
+    }
+
+    @Test func batchedMatmulMatchesNaiveLoop() {
+        var generator = SplitMix64(seed: 7)
+        for (batch, m, n, k) in [(1, 1, 1, 1), (3, 17, 33, 9), (2, 130, 70, 257), (5, 1, 64, 3)] {
+            for transposed in [false, true] {
+                let a = Tensor.random([batch, m, k], using: &generator)
+                let b = Tensor.random(transposed ? [batch, n, k] : [batch, k, n], using: &generator)
+                let c = a.matmul(b, transposeOther: transposed)
+                #expect(c.shape == [batch, m, n])
+                var worst = 0.0
+                for t in 0..<batch { for i in 0..<m { for j in 0..<n {
+                    var expected = 0.0
+                    for p in 0..<k {
+                        let bv = transposed ? b.scalars[t * n * k + j * k + p] : b.scalars[t * k * n + p * n + j]
+                        expected += Double(a.scalars[t * m * k + i * k + p]) * Double(bv)
+                    }
+                    worst = max(worst, abs(Double(c.scalars[t * m * n + i * n + j]) - expected) / max(1, abs(expected)))
+                } } }
+                #expect(worst <= 1e-5, "batch \(batch) m \(m) n \(n) k \(k) transposed \(transposed): \(worst)")
+            }
+        }
+    }
+
+    @Test func sharedRightHandSideFoldsBatch() {
+        var generator = SplitMix64(seed: 8)
+        let a = Tensor.random([4, 5, 6], using: &generator)
+        let w = Tensor.random([7, 6], using: &generator)
+        let folded = a.matmul(w, transposeOther: true)
+        let perBatch = Tensor.concatenate((0..<4).map { a.rows($0..<($0 + 1)).reshaped([5, 6]).matmul(w, transposeOther: true).reshaped([1, 5, 7]) })
+        #expect(folded == perBatch)
+    }
+}

@@ -33,6 +33,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        .executableTarget(name: "RegionSpotBench", dependencies: [
+            "Tensors",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
+
         // Tests: one target per library, plus end-to-end tests of the executable.
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
     ],

@@ -1,0 +1,88 @@
+import Testing
+@testable import Tensors
+
+@Suite struct AttentionTests {
+    /// Largest |a − b| relative to the reference's largest magnitude.
+    func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
+        #expect(a.shape == b.shape)
+        let scale = max(b.scalars.map(abs).max() ?? 0, 1e-12)
+        return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
+    }
+
+    @Test(arguments: [
+        (1, 1, 1, 8), (7, 13, 2, 16), (64, 64, 4, 32), (65, 130, 3, 24), (200, 2500, 2, 16),
+    ])
+    func tiledMatchesNaive(queries: Int, keys: Int, heads: Int, headDim: Int) {
+        var generator = SplitMix64(seed: UInt64(queries * 1000 + keys))
+        let q = Tensor.random([queries, heads * headDim], in: -2...2, using: &generator)
+        let k = Tensor.random([keys, heads * headDim], in: -2...2, using: &generator)
+        let v = Tensor.random([keys, heads * (headDim + 3)], using: &generator)
+        let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: heads)
+        let reference = Attention.naive(queries: q, keys: k, values: v, heads: heads)
+        #expect(relativeError(tiled, reference) <= 1e-5)
+    }
+
+    @Test func denseBiasPerHeadAndShared() {
+        var generator = SplitMix64(seed: 3)
+        let (nq, nk, heads, d) = (70, 1500, 3, 8)
+        let q = Tensor.random([nq, heads * d], using: &generator)
+        let k = Tensor.random([nk, heads * d], using: &generator)
+        let v = Tensor.random([nk, heads * d], using: &generator)
+        for biasHeads in [1, heads] {
+            let bias = DenseAttentionBias(Tensor.random([biasHeads, nq, nk], in: -3...3, using: &generator))
+            let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: heads, bias: bias)
+            let reference = Attention.naive(queries: q, keys: k, values: v, heads: heads, bias: bias)
+            #expect(relativeError(tiled, reference) <= 1e-5)
+        }
+    }
+
+    @Test func causalMaskAcrossKeyTiles() {
+        var generator = SplitMix64(seed: 4)
+        let (n, heads, d) = (1100, 2, 16)
+        let x = Tensor.random([n, heads * d], using: &generator)
+        let tiled = Attention.multiHead(queries: x, keys: x, values: x, heads: heads, scale: 0.3, bias: CausalMask())
+        let reference = Attention.naive(queries: x, keys: x, values: x, heads: heads, scale: 0.3, bias: CausalMask())
+        #expect(relativeError(tiled, reference) <= 1e-5)
+        // Query 0 sees only key 0.
+        #expect(Array(tiled.scalars[0..<(heads * d)]) == Array(x.scalars[0..<(heads * d)]))
+    }
+
+    @Test func batchedInput() {
+        var generator = SplitMix64(seed: 5)
+        let q = Tensor.random([3, 9, 16], using: &generator)
+        let k = Tensor.random([3, 11, 16], using: &generator)
+        let v = Tensor.random([3, 11, 16], using: &generator)
+        let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: 4)
+        #expect(tiled.shape == [3, 9, 16])
+        #expect(relativeError(tiled, Attention.naive(queries: q, keys: k, values: v, heads: 4)) <= 1e-5)
+    }
+
+    @Test func fullyMaskedRowGivesZeros() {
+        struct MaskFirstRow: AttentionBias {
+            func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+                if queries.contains(0) { for j in 0..<keys.count { tile[j] = -.infinity } }
+            }
+        }
+        var generator = SplitMix64(seed: 6)
+        let x = Tensor.random([4, 8], using: &generator)
+        let out = Attention.multiHead(queries: x, keys: x, values: x, heads: 1, bias: MaskFirstRow())
+        #expect(out.scalars[0..<8].allSatisfy { $0 == 0 })
+        #expect(out.scalars.allSatisfy { $0.isFinite })
+    }
+
+    @Test func vectorExpMatchesLibm() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            var v = FastMath.Vector()
+            for i in 0..<v.scalarCount { v[i] = x + Float(i) * 0.0137 }
+            let e = FastMath.exp(v)
+            for i in 0..<v.scalarCount { worst = max(worst, abs(e[i] - Foundation.exp(v[i])) / Foundation.exp(v[i])) }
+            x += 0.219
+        }
+        #expect(worst <= 3e-7)
+        #expect(FastMath.exp(FastMath.Vector(repeating: -.infinity))[0] == 0)
+    }
+}
+
+import Foundation

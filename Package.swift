@@ -26,6 +26,7 @@ let package = Package(
         // Libraries, each depending only on those above it.
         .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "CLIP", dependencies: ["Tensors"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
@@ -40,6 +41,7 @@ let package = Package(
 
         // Tests: one target per library, plus end-to-end tests of the executable.
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors"], exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17
 )

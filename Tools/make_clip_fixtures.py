@@ -118,6 +118,248 @@ def write_tokenizer_fixture():
         json.dump(records, f, ensure_ascii=True, separators=(",", ":"))
     print("tokenizer.json: %d strings" % len(records))
 
+# MARK: - Model fixtures
+
+# RegionSpot's 81 prompt templates (Surrey-UP-Lab/RegionSpot:
+# regionspot/modeling/segment_anything/modeling/prompt_engineering.py, get_prompt_templates).
+TEMPLATES = [
+    '{}.',
+    'a photo of a {}.',
+    'a bad photo of a {}.',
+    'a photo of many {}.',
+    'a sculpture of a {}.',
+    'a photo of the hard to see {}.',
+    'a low resolution photo of the {}.',
+    'a rendering of a {}.',
+    'graffiti of a {}.',
+    'a bad photo of the {}.',
+    'a cropped photo of the {}.',
+    'a tattoo of a {}.',
+    'the embroidered {}.',
+    'a photo of a hard to see {}.',
+    'a bright photo of a {}.',
+    'a photo of a clean {}.',
+    'a photo of a dirty {}.',
+    'a dark photo of the {}.',
+    'a drawing of a {}.',
+    'a photo of my {}.',
+    'the plastic {}.',
+    'a photo of the cool {}.',
+    'a close-up photo of a {}.',
+    'a black and white photo of the {}.',
+    'a painting of the {}.',
+    'a painting of a {}.',
+    'a pixelated photo of the {}.',
+    'a sculpture of the {}.',
+    'a bright photo of the {}.',
+    'a cropped photo of a {}.',
+    'a plastic {}.',
+    'a photo of the dirty {}.',
+    'a jpeg corrupted photo of a {}.',
+    'a blurry photo of the {}.',
+    'a photo of the {}.',
+    'a good photo of the {}.',
+    'a rendering of the {}.',
+    'a {} in a video game.',
+    'a photo of one {}.',
+    'a doodle of a {}.',
+    'a close-up photo of the {}.',
+    'the origami {}.',
+    'the {} in a video game.',
+    'a sketch of a {}.',
+    'a doodle of the {}.',
+    'a origami {}.',
+    'a low resolution photo of a {}.',
+    'the toy {}.',
+    'a rendition of the {}.',
+    'a photo of the clean {}.',
+    'a photo of a large {}.',
+    'a rendition of a {}.',
+    'a photo of a nice {}.',
+    'a photo of a weird {}.',
+    'a blurry photo of a {}.',
+    'a cartoon {}.',
+    'art of a {}.',
+    'a sketch of the {}.',
+    'a embroidered {}.',
+    'a pixelated photo of a {}.',
+    'itap of the {}.',
+    'a jpeg corrupted photo of the {}.',
+    'a good photo of a {}.',
+    'a plushie {}.',
+    'a photo of the nice {}.',
+    'a photo of the small {}.',
+    'a photo of the weird {}.',
+    'the cartoon {}.',
+    'art of the {}.',
+    'a drawing of the {}.',
+    'a photo of the large {}.',
+    'a black and white photo of a {}.',
+    'the plushie {}.',
+    'a dark photo of a {}.',
+    'itap of a {}.',
+    'graffiti of the {}.',
+    'a toy {}.',
+    'itap of my {}.',
+    'a photo of a cool {}.',
+    'a photo of a small {}.',
+    'a tattoo of the {}.',
+]
+
+
+def clean_class_name(name):
+    """RegionSpot.get_text_feat's clean-up before formatting the templates."""
+    return name.replace("-other", "").replace("-merged", "").replace("-stuff", "")
+
+
+def randomize(model, seed):
+    """Every tensor random (LayerNorm weights near 1), then rounded to F16 so the F16 files are exact."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layer_norm" in name or "layrnorm" in name or "layernorm" in name:
+                value = (1.0 if name.endswith("weight") else 0.0) + 0.1 * torch.randn(p.shape, generator=g)
+            elif name.endswith("bias"):
+                value = 0.05 * torch.randn(p.shape, generator=g)
+            elif name == "logit_scale":
+                value = torch.tensor(2.6592 + 0.1 * float(torch.randn(1, generator=g)))
+            else:
+                fan_in = p.shape[-1] if p.dim() > 1 else 1
+                std = 0.5 if name.endswith("class_embedding") else (0.1 if "embedding" in name else fan_in ** -0.5)
+                value = std * torch.randn(p.shape, generator=g)
+            p.copy_(value.half().float())
+
+
+def openai_state_dict(hf):
+    """HF CLIPModel names → OpenAI's (convert_clip_original_pytorch_to_hf.py, inverted)."""
+    import torch
+    sd = {k: v.detach().clone() for k, v in hf.state_dict().items() if not k.endswith("position_ids")}
+    out = {}
+    for tower, prefix in [("text_model.encoder.layers.", "transformer.resblocks."),
+                          ("vision_model.encoder.layers.", "visual.transformer.resblocks.")]:
+        layers = sorted({int(k[len(tower):].split(".")[0]) for k in sd if k.startswith(tower)})
+        for i in layers:
+            a, b = f"{tower}{i}.", f"{prefix}{i}."
+            for kind in ["weight", "bias"]:
+                out[b + "attn.in_proj_" + kind] = torch.cat([sd.pop(f"{a}self_attn.{x}_proj.{kind}") for x in "qkv"])
+                out[b + "attn.out_proj." + kind] = sd.pop(f"{a}self_attn.out_proj.{kind}")
+                out[b + "ln_1." + kind] = sd.pop(f"{a}layer_norm1.{kind}")
+                out[b + "ln_2." + kind] = sd.pop(f"{a}layer_norm2.{kind}")
+                out[b + "mlp.c_fc." + kind] = sd.pop(f"{a}mlp.fc1.{kind}")
+                out[b + "mlp.c_proj." + kind] = sd.pop(f"{a}mlp.fc2.{kind}")
+    names = {
+        "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+        "text_model.embeddings.position_embedding.weight": "positional_embedding",
+        "text_model.final_layer_norm.weight": "ln_final.weight", "text_model.final_layer_norm.bias": "ln_final.bias",
+        "vision_model.embeddings.patch_embedding.weight": "visual.conv1.weight",
+        "vision_model.embeddings.class_embedding": "visual.class_embedding",
+        "vision_model.embeddings.position_embedding.weight": "visual.positional_embedding",
+        "vision_model.pre_layrnorm.weight": "visual.ln_pre.weight", "vision_model.pre_layrnorm.bias": "visual.ln_pre.bias",
+        "vision_model.post_layernorm.weight": "visual.ln_post.weight", "vision_model.post_layernorm.bias": "visual.ln_post.bias",
+        "logit_scale": "logit_scale",
+    }
+    for k, v in names.items():
+        out[v] = sd.pop(k)
+    out["visual.proj"] = sd.pop("visual_projection.weight").t().contiguous()
+    out["text_projection"] = sd.pop("text_projection.weight").t().contiguous()
+    assert not sd, sorted(sd)
+    return out
+
+
+def make_model(vision_width, vision_layers, vision_heads, patch, image, text_width, text_layers, text_heads,
+               vocab, embed, seed):
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+    config = CLIPConfig(
+        text_config=dict(vocab_size=vocab, bos_token_id=vocab - 2, pad_token_id=0, hidden_size=text_width, intermediate_size=4 * text_width,
+                         num_hidden_layers=text_layers, num_attention_heads=text_heads, max_position_embeddings=77,
+                         hidden_act="quick_gelu", eos_token_id=2),  # legacy id 2: argmax pooling, as OpenAI
+        vision_config=dict(hidden_size=vision_width, intermediate_size=4 * vision_width, num_hidden_layers=vision_layers,
+                           num_attention_heads=vision_heads, patch_size=patch, image_size=image, hidden_act="quick_gelu"),
+        projection_dim=embed)
+    config._attn_implementation = "eager"
+    model = CLIPModel(config).eval()
+    randomize(model, seed)
+    return model
+
+
+def hf_vision(model, pixels, interpolate=False):
+    import torch
+    with torch.no_grad():
+        out = model.vision_model(pixel_values=pixels, interpolate_pos_encoding=interpolate)
+        embeds = model.visual_projection(out.pooler_output)
+    return out.last_hidden_state, embeds
+
+
+def hf_text(model, ids):
+    import torch
+    with torch.no_grad():
+        out = model.text_model(input_ids=ids)
+        return model.text_projection(out.pooler_output)
+
+
+def save(tensors, path, dtype=None):
+    import torch
+    from safetensors.torch import save_file
+    save_file({k: (v.to(dtype) if dtype is not None else v).contiguous() for k, v in tensors.items()}, path)
+
+
+def write_model_fixtures():
+    import torch
+    torch.set_num_threads(1)
+    st = load_openai_module("simple_tokenizer")
+    tokenizer = st.SimpleTokenizer()
+    sot, eot = tokenizer.encoder["<|startoftext|>"], tokenizer.encoder["<|endoftext|>"]
+
+    # The ensemble's real token ids, renumbered into a small vocabulary (a 49,408-row embedding
+    # would not fit a small fixture): used ids → 1..n, start → n+1, end → n+2 (still the largest).
+    classes = ["cat", "hot dog", "traffic light", "person-other", "wall-stuff", "ice cream, frozen"]
+    prompts = [[t.format(clean_class_name(c)) for t in TEMPLATES] for c in classes]
+    real = [[[sot] + tokenizer.encode(p) + [eot] for p in group] for group in prompts]
+    used = sorted({i for group in real for ids in group for i in ids} - {sot, eot})
+    remap = {i: n + 1 for n, i in enumerate(used)}
+    remap[sot], remap[eot] = len(used) + 1, len(used) + 2
+    vocab = len(used) + 3
+
+    model = make_model(64, 2, 2, 8, 32, 64, 2, 2, vocab, 32, seed=4)
+    save({k: v for k, v in model.state_dict().items()}, os.path.join(FIXTURES, "clip_tiny_hf.safetensors"), torch.float16)
+    save(openai_state_dict(model), os.path.join(FIXTURES, "clip_tiny_openai.safetensors"), torch.float16)
+
+    g = torch.Generator().manual_seed(5)
+    pixels = torch.randn(2, 3, 32, 32, generator=g)
+    pixels_other = torch.randn(1, 3, 48, 40, generator=g)      # grid 6×5: positional embedding resized
+    token_map, image_embeds = hf_vision(model, pixels)
+    token_map_other, image_embeds_other = hf_vision(model, pixels_other, interpolate=True)
+
+    # Random prompts of assorted lengths, padded with 0 to 77 (OpenAI's padding).
+    lengths = [1, 3, 7, 12, 30, 75]
+    ids = torch.zeros(len(lengths), 77, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, 0] = vocab - 2
+        ids[row, 1:n + 1] = torch.randint(1, vocab - 2, (n,), generator=g)
+        ids[row, n + 1] = vocab - 1
+    text_embeds = hf_text(model, ids)
+
+    # RegionSpot.get_text_feat: mean of the unnormalised features over the 81 prompts, then L2.
+    ensemble = []
+    for group in real:
+        mapped = torch.zeros(len(group), 77, dtype=torch.long)
+        for row, seq in enumerate(group):
+            mapped[row, :len(seq)] = torch.tensor([remap[i] for i in seq])
+        ensemble.append(hf_text(model, mapped).mean(0))
+    ensemble = torch.stack(ensemble)
+    ensemble = ensemble / ensemble.norm(dim=-1, keepdim=True)
+
+    save({"pixels": pixels, "token_map": token_map, "image_embeds": image_embeds,
+          "pixels_other": pixels_other, "token_map_other": token_map_other, "image_embeds_other": image_embeds_other,
+          "text_embeds": text_embeds, "class_embeddings": ensemble},
+         os.path.join(FIXTURES, "clip_tiny_expected.safetensors"))
+    with open(os.path.join(FIXTURES, "clip_tiny_text.json"), "w") as f:
+        json.dump({"ids": ids.tolist(), "classes": classes, "remap": sorted(remap.items()),
+                   "logit_scale": float(model.logit_scale.detach())}, f)
+    print("tiny CLIP fixtures: vocab %d" % vocab)
+
 
 def main():
     parser = argparse.ArgumentParser()

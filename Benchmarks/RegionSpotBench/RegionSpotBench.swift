@@ -11,6 +11,7 @@ struct RegionSpotBench: ParsableCommand {
         abstract: "RegionSpot benchmarks (run through Benchmarks/*.sh to compare with the references).",
         subcommands: [
             GEMMPeak.self,
+            AttentionBenchmark.self,
         ]
     )
 

@@ -5,13 +5,16 @@
 public enum FastMath {
     public typealias Vector = SIMD16<Float>
 
-    /// e^x, within 2 ulp of `expf` over the float range (Cephes' polynomial after reducing
-    /// x = n·ln2 + r, |r| ≤ ln2/2). Inputs below -87.3 (including -∞) give exactly 0;
-    /// inputs above 88.7 saturate at about 1.6e38 (callers subtract a row maximum first).
+    /// e^x within 2 ulp of `expf` for normal results (Cephes' polynomial after reducing
+    /// x = n·ln2 + r, |r| ≤ ln2/2). Inputs at or below -88 (including -∞) give exactly 0;
+    /// inputs above 88.3 saturate near 2.2e38 (callers subtract a row maximum first).
+    /// Written with plain arithmetic and bit casts only, so it compiles to straight vector code.
     @inline(__always)
     public static func exp(_ x: Vector) -> Vector {
-        let clamped = x.clamped(lowerBound: Vector(repeating: -87.3), upperBound: Vector(repeating: 88.7))
-        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+        let clamped = pointwiseMin(pointwiseMax(x, Vector(repeating: -88)), Vector(repeating: 88.3))
+        // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
+        let shifted = clamped * 1.442_695_04 + 12_582_912
+        let n = shifted - 12_582_912
         // Two-part ln2 keeps r exact enough for float.
         let r = clamped - n * 0.693_359_375 + n * 2.121_944_4e-4
         var p = Vector(repeating: 1.987_569_15e-4)
@@ -21,12 +24,9 @@ public enum FastMath {
         p = p * r + 1.666_666_55e-1
         p = p * r + 5.000_000_12e-1
         let y = p * (r * r) + r + 1
-        // 2^n assembled in the exponent bits.
-        let exponent = SIMD16<Int32>(n) &+ 127
-        let scale = unsafeBitCast(exponent &<< 23, to: Vector.self)
-        var result = y * scale
-        result.replace(with: 0, where: x .< -87.3)
-        return result
+        // 2^n assembled in the exponent bits; n = -127 (x ≤ -88) gives exactly 0.
+        let integer = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+        return y * unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
     }
 
     /// Replaces each of `count` values at `pointer` by e^(value − shift) and returns their sum.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Tensors
 
 @main
@@ -11,6 +12,12 @@ struct RegionSpotCommand: ParsableCommand {
     )
 
     static func main() {
+        // The libraries are compiled for AVX2/FMA (x86-64-v3); say so instead of crashing.
+        let features = BLASRuntime.cpuFeatures()
+        if !features.isEmpty && !(features.contains("avx2") && features.contains("fma")) {
+            print("error: this build of regionspot needs a CPU with AVX2 and FMA")
+            exit(1)
+        }
         BLASRuntime.selectKernel()
         do {
             var command = try parseAsRoot()

@@ -72,8 +72,8 @@ import Testing
 
     @Test func vectorExpMatchesLibm() {
         var worst: Float = 0
-        var x: Float = -87
-        while x < 88 {
+        var x: Float = -87 // normal results only: below that, exp is denormal
+        while x < 88.0 - 16 * 0.0137 {
             var v = FastMath.Vector()
             for i in 0..<v.scalarCount { v[i] = x + Float(i) * 0.0137 }
             let e = FastMath.exp(v)

@@ -1,0 +1,87 @@
+/// Elementwise arithmetic. Tensor–tensor operators need equal shapes (no implicit
+/// broadcasting); `adding(rowVector:)` is the one broadcast the models need (a bias over rows).
+extension Tensor {
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.combined(with: rhs, AddKernel.self, "+") }
+    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.combined(with: rhs, SubtractKernel.self, "-") }
+    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.combined(with: rhs, MultiplyKernel.self, "*") }
+
+    public static func += (lhs: inout Tensor, rhs: Tensor) { lhs = lhs + rhs }
+
+    public static func + (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, AddKernel.self) }
+    public static func - (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, SubtractKernel.self) }
+    public static func * (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, MultiplyKernel.self) }
+    public static func + (lhs: Float, rhs: Tensor) -> Tensor { rhs + lhs }
+    public static func * (lhs: Float, rhs: Tensor) -> Tensor { rhs * lhs }
+    public static func - (lhs: Float, rhs: Tensor) -> Tensor { rhs * -1 + lhs }
+
+    /// Adds `vector` to every row: self [..., N] + vector [N] (PyTorch broadcasting over the last dim).
+    public func adding(rowVector vector: Tensor) -> Tensor {
+        precondition(rank >= 1 && vector.shape == [dim(-1)], "adding(rowVector:): vector \(vector.shape) does not match last dimension of \(shape)")
+        let width = dim(-1)
+        return Tensor(shape: shape) { out in
+            guard count > 0 else { return }
+            scalars.withUnsafeBufferPointer { x in
+                vector.scalars.withUnsafeBufferPointer { v in
+                    let x = x.baseAddress!, v = v.baseAddress!, y = out.baseAddress!
+                    Parallel.forEachChunk(count / width, minimumPerChunk: max(1, Pointwise.minimumPerWorker / width)) { rows in
+                        for row in rows {
+                            Binary.apply(AddKernel.self, x + row * width, v, y + row * width, width)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func combined<Kernel: BinaryKernel>(with other: Tensor, _: Kernel.Type, _ symbol: String) -> Tensor {
+        precondition(shape == other.shape, "elementwise \(symbol): shapes differ, \(shape) and \(other.shape)")
+        return Tensor(shape: shape) { out in
+            guard count > 0 else { return }
+            scalars.withUnsafeBufferPointer { a in
+                other.scalars.withUnsafeBufferPointer { b in
+                    let a = a.baseAddress!, b = b.baseAddress!, y = out.baseAddress!
+                    Parallel.forEachChunk(count, minimumPerChunk: Pointwise.minimumPerWorker) { range in
+                        Binary.apply(Kernel.self, a + range.lowerBound, b + range.lowerBound, y + range.lowerBound, range.count)
+                    }
+                }
+            }
+        }
+    }
+
+    func combined<Kernel: BinaryKernel>(with scalar: Float, _: Kernel.Type) -> Tensor {
+        Tensor(shape: shape) { out in
+            guard count > 0 else { return }
+            scalars.withUnsafeBufferPointer { a in
+                let a = a.baseAddress!, y = out.baseAddress!
+                Parallel.forEachChunk(count, minimumPerChunk: Pointwise.minimumPerWorker) { range in
+                    Binary.apply(Kernel.self, a + range.lowerBound, scalar, y + range.lowerBound, range.count)
+                }
+            }
+        }
+    }
+}
+
+/// An operation on two floats; scalar code the compiler vectorises in the loops below.
+protocol BinaryKernel {
+    static func apply(_ a: Float, _ b: Float) -> Float
+}
+
+enum AddKernel: BinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
+enum SubtractKernel: BinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
+enum MultiplyKernel: BinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
+
+enum Binary {
+    @inline(__always)
+    static func apply<Kernel: BinaryKernel>(
+        _: Kernel.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int
+    ) {
+        for i in 0..<count { y[i] = Kernel.apply(a[i], b[i]) }
+    }
+
+    @inline(__always)
+    static func apply<Kernel: BinaryKernel>(
+        _: Kernel.Type, _ a: UnsafePointer<Float>, _ b: Float, _ y: UnsafeMutablePointer<Float>, _ count: Int
+    ) {
+        for i in 0..<count { y[i] = Kernel.apply(a[i], b) }
+    }
+}

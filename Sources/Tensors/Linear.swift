@@ -1,0 +1,31 @@
+extension Tensor {
+    /// PyTorch `nn.Linear`: y = x·Wᵀ + b.
+    /// - self: [..., in]; weight: [out, in]; bias: [out] or nil.
+    /// - Returns: [..., out]. All leading dimensions fold into one product.
+    public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        precondition(rank >= 1 && weight.rank == 2 && weight.dim(1) == dim(-1),
+                     "linear: input \(shape) does not match weight \(weight.shape) ([out, in])")
+        let inputs = dim(-1), outputs = weight.dim(0)
+        if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) does not match weight \(weight.shape)") }
+        let rows = inputs == 0 ? count : count / inputs
+        return Tensor(shape: Array(shape.dropLast()) + [outputs]) { out in
+            guard rows > 0, outputs > 0 else { return }
+            let c = out.baseAddress!
+            // Start from the bias rows and accumulate the product onto them (beta = 1).
+            if let bias {
+                bias.scalars.withUnsafeBufferPointer { b in
+                    for row in 0..<rows { (c + row * outputs).update(from: b.baseAddress!, count: outputs) }
+                }
+            } else {
+                c.update(repeating: 0, count: rows * outputs)
+            }
+            guard inputs > 0 else { return }
+            scalars.withUnsafeBufferPointer { x in
+                weight.scalars.withUnsafeBufferPointer { w in
+                    GEMM.sgemm(m: rows, n: outputs, k: inputs, a: x.baseAddress!, lda: inputs,
+                               b: w.baseAddress!, ldb: inputs, transB: true, c: c, ldc: outputs, beta: 1)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Tensors
+
+// The trained part of RegionSpot, Surrey-UP-Lab/RegionSpot:regionspot/modeling/regionspot.py
+// (class `RegionSpot`):
+//   to_clip   = Linear(256, clip_dim)              on each box's SAM mask token (token 0)
+//   decoder   = build_decoder(d_model=clip_dim)    (TransformerDecoder.swift)
+//   projector = Linear(clip_dim, text_dim)
+//   forward_eval: semantic = projector(decoder(to_clip(mask_tokens), clip_featuremap))
+//   get_logits:   logit_scale · semantic/(|semantic| + 1e-7) @ text_feats.T
+// `logit_scale` is CLIP's `logit_scale.exp()` (a plain attribute, not in the checkpoint);
+// `ln_clip` (LayerNorm without affine) is built but never used, so it has no keys and no effect.
+// Checkpoint keys sit under `model.` (`model.to_clip.weight`, `model.decoder.layers.0...`);
+// `build_regionspot_model` strips that prefix, and so does `RegionSpotModel.init(weights:)`.
+// clip_type: CLIP_400M (ViT-B/16) → D 768, text 512; CLIP_400M_Large(_336) (ViT-L/14) → 1024, 768.
+
+/// Sizes of the fusion head. `heads` (8) and `layers` (3) are fixed upstream; the rest
+/// follows from the weights.
+public struct FusionConfig: Codable, Sendable, Equatable {
+    /// Width of SAM's mask tokens (the transformer dim: 256 for every SAM and MobileSAM).
+    public var tokenDim: Int
+    public var dModel: Int
+    public var textDim: Int
+    public var heads: Int
+    public var layers: Int
+    public var feedForward: Int
+
+    enum CodingKeys: String, CodingKey {
+        case tokenDim = "token_dim", dModel = "d_model", textDim = "text_dim", heads = "nhead", layers = "num_decoder_layers",
+             feedForward = "dim_feedforward"
+    }
+
+    public init(tokenDim: Int = 256, dModel: Int, textDim: Int, heads: Int = 8, layers: Int = 3, feedForward: Int = 2048) {
+        self.tokenDim = tokenDim
+        self.dModel = dModel
+        self.textDim = textDim
+        self.heads = heads
+        self.layers = layers
+        self.feedForward = feedForward
+    }
+
+    /// `CLIP_400M`: ViT-B/16.
+    public static let clip400M = FusionConfig(dModel: 768, textDim: 512)
+    /// `CLIP_400M_Large` and `CLIP_400M_Large_336`: ViT-L/14.
+    public static let clip400MLarge = FusionConfig(dModel: 1024, textDim: 768)
+
+    /// Reads D, the text width, the layer count and the FFN width from the tensors' shapes.
+    public static func inferred(from weights: WeightLoader, heads: Int = 8) throws -> FusionConfig {
+        func shape(_ name: String) throws -> [Int] {
+            guard let shape = weights.shape(of: name) else {
+                throw FusionError.missingTensor(key: weights.key(name), keys: weights.keys.count)
+            }
+            return shape
+        }
+        let toClip = try shape("to_clip.weight")
+        let projector = try shape("projector.weight")
+        let linear1 = try shape("decoder.layers.0.linear1.weight")
+        var layers = 0
+        while weights.contains("decoder.layers.\(layers).norm1.weight") { layers += 1 }
+        guard toClip.count == 2, projector.count == 2, projector[1] == toClip[0], linear1.count == 2 else {
+            throw FusionError.unexpectedShapes(toClip: toClip, projector: projector, linear1: linear1)
+        }
+        return FusionConfig(tokenDim: toClip[1], dModel: toClip[0], textDim: projector[0], heads: heads, layers: layers,
+                            feedForward: linear1[0])
+    }
+}
+
+public enum FusionError: Error, CustomStringConvertible, Equatable {
+    case missingTensor(key: String, keys: Int)
+    case unexpectedShapes(toClip: [Int], projector: [Int], linear1: [Int])
+    case headsDoNotDivide(dModel: Int, heads: Int)
+    case badInput(String)
+
+    public var description: String {
+        switch self {
+        case let .missingTensor(key, keys):
+            return "fusion weights: no tensor \(key) among \(keys) keys (is this a RegionSpot checkpoint?)"
+        case let .unexpectedShapes(toClip, projector, linear1):
+            return "fusion weights: expected to_clip.weight [D, 256], projector.weight [text, D], "
+                + "decoder.layers.0.linear1.weight [ffn, D]; got \(toClip), \(projector), \(linear1)"
+        case let .headsDoNotDivide(d, heads):
+            return "fusion config: d_model \(d) is not divisible by \(heads) heads"
+        case let .badInput(message):
+            return "fusion input: \(message)"
+        }
+    }
+}
+
+/// RegionSpot's fusion head: mask tokens + CLIP token map → region embeddings in CLIP's text space.
+public struct RegionSpotModel: Sendable {
+    public let config: FusionConfig
+    let toClip: Linear
+    let decoder: TransformerDecoder
+    let projector: Linear
+
+    /// Loads `to_clip.*`, `decoder.*`, `projector.*` (optionally under `model.`), inferring the
+    /// config from the shapes unless one is given.
+    public init(weights: WeightLoader, config: FusionConfig? = nil) throws {
+        let root = weights.contains("model.to_clip.weight") ? weights.scoped("model") : weights
+        let config = try config ?? FusionConfig.inferred(from: root)
+        guard config.heads > 0, config.dModel % config.heads == 0 else {
+            throw FusionError.headsDoNotDivide(dModel: config.dModel, heads: config.heads)
+        }
+        self.config = config
+        toClip = try Linear(root.scoped("to_clip"), inFeatures: config.tokenDim, outFeatures: config.dModel)
+        decoder = try TransformerDecoder(root.scoped("decoder"), config: config)
+        projector = try Linear(root.scoped("projector"), inFeatures: config.dModel, outFeatures: config.textDim)
+    }
+
+    /// Region embeddings [N, text dim] of one image's N mask tokens [N, 256] (token 0 of each box), given its CLIP
+    /// token map [1 + g², D] (every token, before `ln_post`).
+    public func regionFeatures(maskTokens: Tensor, clipFeatures: Tensor) throws -> Tensor {
+        guard maskTokens.rank == 2, maskTokens.shape[1] == config.tokenDim else {
+            throw FusionError.badInput("mask tokens must be [regions, \(config.tokenDim)], got \(maskTokens.shape)")
+        }
+        guard clipFeatures.rank == 2, clipFeatures.shape[1] == config.dModel, clipFeatures.shape[0] > 0 else {
+            throw FusionError.badInput("CLIP token map must be [tokens, \(config.dModel)], got \(clipFeatures.shape)")
+        }
+        if maskTokens.shape[0] == 0 { return Tensor(shape: [0, config.textDim]) }
+        let tgt = toClip(maskTokens)  // [N, D]
+        return projector(decoder(tgt, memory: clipFeatures))  // [N, text dim]
+    }
+
+    /// `get_logits`: logitScale · cosine(region, class) [N, C], with class embeddings
+    /// [C, text dim] already L2-normalised (as the vocabulary cache stores them).
+    public static func logits(regionFeatures: Tensor, classEmbeddings: Tensor, logitScale: Float) -> Tensor {
+        precondition(regionFeatures.dim(-1) == classEmbeddings.dim(-1),
+                     "region width \(regionFeatures.dim(-1)) ≠ class embedding width \(classEmbeddings.dim(-1))")
+        let n = regionFeatures.shape[0], width = regionFeatures.shape[1]
+        // Upstream divides by (norm + 1e-7), not max(norm, eps): not l2Normalized().
+        var normalized = regionFeatures
+        normalized.withUnsafeMutableBufferPointer { p in
+            for r in 0..<n {
+                let row = UnsafeMutableBufferPointer(rebasing: p[(r * width)..<((r + 1) * width)])
+                var sum: Float = 0
+                for v in row { sum += v * v }
+                let inverse = logitScale / (sum.squareRoot() + 1e-7)
+                for j in row.indices { row[j] *= inverse }
+            }
+        }
+        return normalized.matmul(classEmbeddings, transposeOther: true)
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Tensors
+
+// Port of segment_anything/modeling/common.py plus the small layers every SAM module shares.
+// Activations are kept in token layout [..., C] (channels last) wherever the reference permutes
+// back and forth, so that linear layers and 1×1 convolutions are single GEMMs.
+
+/// PyTorch `nn.Linear` with its weight [out, in] and optional bias [out].
+struct Linear: Sendable {
+    let weight: Tensor
+    let bias: Tensor?
+
+    init(_ loader: WeightLoader, inputs: Int? = nil, outputs: Int? = nil, bias hasBias: Bool = true) throws {
+        let shape = loader.shape(of: "weight")
+        let outCount = outputs ?? shape?.first ?? 0
+        let inCount = inputs ?? shape?.last ?? 0
+        weight = try loader.tensor("weight", shape: [outCount, inCount])
+        bias = hasBias ? try loader.tensor("bias", shape: [outCount]) : try loader.optionalTensor("bias", shape: [outCount])
+    }
+
+    var inputs: Int { weight.shape[1] }
+    var outputs: Int { weight.shape[0] }
+
+    func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
+}
+
+/// `nn.LayerNorm` over the last dimension; `eps` differs between SAM's modules, so it is explicit.
+struct LayerNorm: Sendable {
+    let weight: Tensor
+    let bias: Tensor
+    let eps: Float
+
+    init(_ loader: WeightLoader, channels: Int, eps: Float) throws {
+        weight = try loader.tensor("weight", shape: [channels])
+        bias = try loader.tensor("bias", shape: [channels])
+        self.eps = eps
+    }
+
+    /// On token layout [..., C]. SAM's `LayerNorm2d` over channels of [C, H, W] is this same
+    /// operation on the tokens of that image (biased variance, eps 1e-6).
+    func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
+}
+
+/// `common.MLPBlock`: lin1 → activation → lin2 (GELU in the image encoder, ReLU in the decoder).
+struct MLPBlock: Sendable {
+    enum Activation: Sendable { case gelu, relu }
+    let lin1: Linear
+    let lin2: Linear
+    let activation: Activation
+
+    init(_ loader: WeightLoader, dim: Int, activation: Activation) throws {
+        lin1 = try Linear(loader.scoped("lin1"), inputs: dim)
+        lin2 = try Linear(loader.scoped("lin2"), inputs: lin1.outputs, outputs: dim)
+        self.activation = activation
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let hidden = lin1(x)
+        return lin2(activation == .gelu ? hidden.gelu() : hidden.relu())
+    }
+}
+
+/// `mask_decoder.MLP`: `layers.{0..n-1}` with ReLU between them (optional sigmoid, unused by SAM).
+struct MLP: Sendable {
+    let layers: [Linear]
+
+    init(_ loader: WeightLoader, inputs: Int) throws {
+        var layers: [Linear] = []
+        var width = inputs
+        while loader.contains("layers.\(layers.count).weight") {
+            let layer = try Linear(loader.scoped("layers").scoped(layers.count), inputs: width)
+            layers.append(layer)
+            width = layer.outputs
+        }
+        guard !layers.isEmpty else {
+            throw SAMError.inconsistentWeights(key: loader.key("layers.0.weight"), reason: "MLP has no layers")
+        }
+        self.layers = layers
+    }
+
+    var outputs: Int { layers.last!.outputs }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var x = x
+        for (i, layer) in layers.enumerated() {
+            x = layer(x)
+            if i < layers.count - 1 { x = x.relu() }
+        }
+        return x
+    }
+}
+
+// MARK: - Small elementwise helpers on token tensors
+
+extension Tensor {
+    /// self + other, same element count (shapes may differ only by a reshape).
+    func adding(_ other: Tensor) -> Tensor {
+        precondition(count == other.count, "add: \(shape) vs \(other.shape)")
+        var out = self
+        out.addInPlace(other)
+        return out
+    }
+
+    /// self += other, elementwise over equal counts, or `other` repeated when it is a whole
+    /// number of times smaller (a broadcast over leading dimensions).
+    mutating func addInPlace(_ other: Tensor) {
+        precondition(other.count > 0 && count % other.count == 0, "add: \(shape) vs \(other.shape)")
+        let n = other.count
+        other.withUnsafeBufferPointer { b in
+            withUnsafeMutableBufferPointer { a in
+                var offset = 0
+                while offset < a.count {
+                    for i in 0..<n { a[offset + i] += b[i] }
+                    offset += n
+                }
+            }
+        }
+    }
+}
+
+/// tokens [H·W, C] → planes [C, H, W].
+func tokensToPlanes(_ x: Tensor, height: Int, width: Int) -> Tensor {
+    let channels = x.dim(-1), n = height * width
+    precondition(x.count == n * channels, "tokensToPlanes: \(x.shape) is not \(height)×\(width) tokens")
+    return Tensor(shape: [channels, height, width]) { out in
+        x.withUnsafeBufferPointer { src in
+            Parallel.forEachChunk(channels, minimumPerChunk: 8) { range in
+                for c in range { for t in 0..<n { out[c * n + t] = src[t * channels + c] } }
+            }
+        }
+    }
+}
+
+/// planes [C, H, W] → tokens [H·W, C].
+func planesToTokens(_ x: Tensor) -> Tensor {
+    let channels = x.shape[0], n = x.count / channels
+    return Tensor(shape: [n, channels]) { out in
+        x.withUnsafeBufferPointer { src in
+            Parallel.forEachChunk(n, minimumPerChunk: 256) { range in
+                for t in range { for c in 0..<channels { out[t * channels + c] = src[c * n + t] } }
+            }
+        }
+    }
+}
+
+/// The image encoders' neck (ViT and TinyViT alike): 1×1 conv (no bias) → LayerNorm2d → 3×3 conv
+/// (pad 1, no bias) → LayerNorm2d, all eps 1e-6.
+struct Neck: Sendable {
+    let conv0: Tensor  // [out, C] (1×1 kernel)
+    let norm1: LayerNorm
+    let conv2: Tensor  // [out, out, 3, 3]
+    let norm3: LayerNorm
+
+    init(_ loader: WeightLoader, inputs: Int) throws {
+        guard let shape = loader.shape(of: "0.weight"), shape.count == 4 else {
+            throw SAMError.inconsistentWeights(key: loader.key("0.weight"), reason: "expected a [out, \(inputs), 1, 1] convolution")
+        }
+        let out = shape[0]
+        conv0 = try loader.tensor("0.weight", shape: [out, inputs, 1, 1]).reshaped([out, inputs])
+        norm1 = try LayerNorm(loader.scoped("1"), channels: out, eps: 1e-6)
+        conv2 = try loader.tensor("2.weight", shape: [out, out, 3, 3])
+        norm3 = try LayerNorm(loader.scoped("3"), channels: out, eps: 1e-6)
+    }
+
+    var outChannels: Int { conv0.shape[0] }
+
+    /// tokens [g·g, C] → [out, g, g].
+    func callAsFunction(_ x: Tensor, grid: Int) -> Tensor {
+        let y = norm1(x.linear(weight: conv0))  // LayerNorm2d on tokens = LayerNorm over channels
+        let planes = tokensToPlanes(y, height: grid, width: grid)  // [out, g, g]
+        return planes.conv2d(weight: conv2, padding: 1).layerNorm2d(weight: norm3.weight, bias: norm3.bias, eps: 1e-6)
+    }
+}

@@ -1,0 +1,289 @@
+import Foundation
+import Tensors
+
+// Port of segment_anything/modeling/image_encoder.py (ImageEncoderViT, Block, Attention,
+// window_partition/unpartition, add_decomposed_rel_pos).
+//
+// Activations stay in token layout [H·W, C] (the reference's B×H×W×C). Windowed blocks run
+// one qkv GEMM over all zero-padded windows, then attention per window with the decomposed
+// relative positions added tile by tile; global blocks use the same tiled attention over all
+// tokens, so the 4096×4096 score matrix is never held.
+
+/// SAM's ViT image encoder (vit_b / vit_l / vit_h), configured from the weights.
+public struct ImageEncoderViT: Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var imageSize: Int
+        public var patchSize: Int
+        public var embedDim: Int
+        public var depth: Int
+        public var heads: Int
+        public var windowSize: Int
+        /// Blocks that attend over the whole grid (2, 5, 8, 11 for vit_b).
+        public var globalAttentionIndexes: [Int]
+        public var outChannels: Int
+
+        public var gridSize: Int { imageSize / patchSize }
+    }
+
+    public let configuration: Configuration
+    let patchWeight: Tensor  // [C, 3·p·p]: the stride-p convolution as one GEMM over patches
+    let patchBias: Tensor
+    let posEmbed: Tensor  // [g·g, C]
+    let blocks: [Block]
+    let neck: Neck
+
+    /// Loads from `loader` scoped at the encoder (`image_encoder`), inferring the configuration.
+    public init(_ loader: WeightLoader) throws {
+        let projKey = "patch_embed.proj.weight"
+        guard let proj = loader.shape(of: projKey), proj.count == 4, proj[1] == 3, proj[2] == proj[3] else {
+            throw SAMError.inconsistentWeights(key: loader.key(projKey), reason: "expected a [C, 3, p, p] patch convolution")
+        }
+        let (embed, patch) = (proj[0], proj[2])
+        guard let pos = loader.shape(of: "pos_embed"), pos.count == 4, pos[0] == 1, pos[1] == pos[2], pos[3] == embed else {
+            throw SAMError.inconsistentWeights(key: loader.key("pos_embed"), reason: "expected [1, g, g, \(embed)]")
+        }
+        let grid = pos[1]
+        var depth = 0
+        while loader.contains("blocks.\(depth).norm1.weight") { depth += 1 }
+        guard depth > 0 else { throw SAMError.inconsistentWeights(key: loader.key("blocks.0.norm1.weight"), reason: "no blocks") }
+
+        patchWeight = try loader.tensor("patch_embed.proj.weight", shape: [embed, 3, patch, patch]).reshaped([embed, 3 * patch * patch])
+        patchBias = try loader.tensor("patch_embed.proj.bias", shape: [embed])
+        posEmbed = try loader.tensor("pos_embed", shape: [1, grid, grid, embed]).reshaped([grid * grid, embed])
+        var blocks: [Block] = []
+        for i in 0..<depth {
+            blocks.append(try Block(loader.scoped("blocks").scoped(i), dim: embed, grid: grid))
+        }
+        self.blocks = blocks
+        neck = try Neck(loader.scoped("neck"), inputs: embed)
+        let heads = blocks[0].attention.heads
+        guard blocks.allSatisfy({ $0.attention.heads == heads }) else {
+            throw SAMError.inconsistentWeights(key: loader.key("blocks"), reason: "blocks disagree on the head count")
+        }
+        configuration = Configuration(
+            imageSize: grid * patch, patchSize: patch, embedDim: embed, depth: depth, heads: heads,
+            windowSize: blocks.first { $0.windowSize > 0 }?.windowSize ?? 0,
+            globalAttentionIndexes: blocks.indices.filter { blocks[$0].windowSize == 0 },
+            outChannels: neck.outChannels)
+    }
+
+    /// pixels [3, S, S] (normalised and padded, S = image size) → image embedding [out, g, g].
+    public func callAsFunction(_ pixels: Tensor) -> Tensor {
+        let c = configuration
+        precondition(pixels.shape == [3, c.imageSize, c.imageSize], "ImageEncoderViT: pixels \(pixels.shape), expected [3, \(c.imageSize), \(c.imageSize)]")
+        var x = patchify(pixels, patch: c.patchSize).linear(weight: patchWeight, bias: patchBias)  // [g·g, C]
+        x.addInPlace(posEmbed)
+        for block in blocks { x = block(x, grid: c.gridSize) }
+        return neck(x, grid: c.gridSize)  // [out, g, g]
+    }
+}
+
+/// [3, S, S] → [(S/p)², 3·p·p], rows in (c, ky, kx) order as the convolution weight flattens.
+func patchify(_ pixels: Tensor, patch: Int) -> Tensor {
+    let channels = pixels.shape[0], size = pixels.shape[1], grid = size / patch
+    let rowSize = channels * patch * patch
+    return Tensor(shape: [grid * grid, rowSize]) { out in
+        pixels.withUnsafeBufferPointer { src in
+            Parallel.forEachChunk(grid, minimumPerChunk: 4) { gridRows in
+                for gy in gridRows {
+                    for gx in 0..<grid {
+                        var o = (gy * grid + gx) * rowSize
+                        for ch in 0..<channels {
+                            for ky in 0..<patch {
+                                let s = (ch * size + gy * patch + ky) * size + gx * patch
+                                for kx in 0..<patch { out[o + kx] = src[s + kx] }
+                                o += patch
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ImageEncoderViT {
+    /// `image_encoder.Block`: x += attn(norm1(x)) (windowed or global), x += mlp(norm2(x)).
+    struct Block: Sendable {
+        let norm1: LayerNorm
+        let attention: RelPosAttention
+        let norm2: LayerNorm
+        let mlp: MLPBlock
+        /// 0 for global attention.
+        let windowSize: Int
+
+        init(_ loader: WeightLoader, dim: Int, grid: Int) throws {
+            norm1 = try LayerNorm(loader.scoped("norm1"), channels: dim, eps: 1e-6)
+            norm2 = try LayerNorm(loader.scoped("norm2"), channels: dim, eps: 1e-6)
+            attention = try RelPosAttention(loader.scoped("attn"), dim: dim)
+            mlp = try MLPBlock(loader.scoped("mlp"), dim: dim, activation: .gelu)
+            // The rel-pos table spans 2·size − 1 offsets: the window size, or the grid for global blocks.
+            windowSize = attention.span >= grid ? 0 : attention.span
+        }
+
+        func callAsFunction(_ x: Tensor, grid: Int) -> Tensor {
+            var x = x
+            let normed = norm1(x)
+            if windowSize == 0 {
+                x.addInPlace(attention(normed, windows: 1, height: grid, width: grid))
+            } else {
+                let (windows, padded) = windowPartition(normed, grid: grid, window: windowSize)  // [nW·ws², C]
+                let attended = attention(windows, windows: (padded / windowSize) * (padded / windowSize),
+                                         height: windowSize, width: windowSize)
+                windowUnpartition(attended, grid: grid, window: windowSize, into: &x)  // adds, cropping the padding
+            }
+            x.addInPlace(mlp(norm2(x)))
+            return x
+        }
+    }
+
+    /// `image_encoder.Attention` with `use_rel_pos`: qkv [3C, C] laid out [q | k | v], each split by head.
+    struct RelPosAttention: Sendable {
+        let qkv: Linear
+        let proj: Linear
+        let relPosH: Tensor  // [2·span − 1, hd]
+        let relPosW: Tensor
+        let heads: Int
+        let span: Int
+
+        init(_ loader: WeightLoader, dim: Int) throws {
+            qkv = try Linear(loader.scoped("qkv"), inputs: dim, outputs: 3 * dim)
+            proj = try Linear(loader.scoped("proj"), inputs: dim, outputs: dim)
+            guard let table = loader.shape(of: "rel_pos_h"), table.count == 2, table[0] % 2 == 1, table[1] > 0, dim % table[1] == 0 else {
+                throw SAMError.inconsistentWeights(key: loader.key("rel_pos_h"),
+                                                   reason: "expected [2·size − 1, head_dim] relative positions (use_rel_pos=True)")
+            }
+            relPosH = try loader.tensor("rel_pos_h", shape: table)
+            relPosW = try loader.tensor("rel_pos_w", shape: table)
+            heads = dim / table[1]
+            span = (table[0] + 1) / 2
+        }
+
+        /// x: [windows·h·w, C], each window an h×w grid of tokens → [windows·h·w, C].
+        func callAsFunction(_ x: Tensor, windows: Int, height: Int, width: Int) -> Tensor {
+            let dim = qkv.inputs, headDim = dim / heads, tokens = height * width
+            precondition(height == span && width == span, "rel-pos tables are for \(span)×\(span), got \(height)×\(width)")
+            let qkvOut = qkv(x)  // [n, 3C]
+            let rows = windows * tokens
+            // Σc q[c]·R[o, c] for every query and offset o, per head: [heads, n, 2·span − 1].
+            let relH = relativeLogits(qkvOut, table: relPosH, rows: rows, dim: dim, headDim: headDim)
+            let relW = relativeLogits(qkvOut, table: relPosW, rows: rows, dim: dim, headDim: headDim)
+            var out = Tensor(shape: [rows, dim], unsafeUninitialized: { _ in })
+            qkvOut.withUnsafeBufferPointer { q in
+                out.withUnsafeMutableBufferPointer { o in
+                    for w in 0..<windows {
+                        let bias = DecomposedRelativePosition(relH: relH, relW: relW, rows: rows, firstRow: w * tokens,
+                                                              width: width, span: span)
+                        let base = q.baseAddress! + w * tokens * 3 * dim
+                        Attention.compute(
+                            queries: base, queryStride: 3 * dim, keys: base + dim, keyStride: 3 * dim,
+                            values: base + 2 * dim, valueStride: 3 * dim,
+                            output: o.baseAddress! + w * tokens * dim, outputStride: dim,
+                            queryCount: tokens, keyCount: tokens, heads: heads, headDim: headDim, valueDim: headDim,
+                            scale: 1 / Float(headDim).squareRoot(), bias: bias)
+                    }
+                }
+            }
+            return proj(out)
+        }
+
+        /// Per head: unscaled q [rows, hd] (a column slice of qkv) · tableᵀ → [rows, 2·span − 1].
+        private func relativeLogits(_ qkvOut: Tensor, table: Tensor, rows: Int, dim: Int, headDim: Int) -> Tensor {
+            let offsets = table.shape[0]
+            return Tensor(shape: [heads, rows, offsets]) { out in
+                qkvOut.withUnsafeBufferPointer { q in
+                    table.withUnsafeBufferPointer { t in
+                        for h in 0..<heads {
+                            GEMM.sgemm(m: rows, n: offsets, k: headDim, a: q.baseAddress! + h * headDim, lda: 3 * dim,
+                                       b: t.baseAddress!, ldb: headDim, transB: true,
+                                       c: out.baseAddress! + h * rows * offsets, ldc: offsets)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `add_decomposed_rel_pos` for equal query and key grids: bias[q, k] =
+    /// relH[q, qh − kh + span − 1] + relW[q, qw − kw + span − 1].
+    struct DecomposedRelativePosition: AttentionBias {
+        let relH: Tensor  // [heads, rows, 2·span − 1]
+        let relW: Tensor
+        let rows: Int
+        let firstRow: Int  // this window's first row in relH/relW
+        let width: Int
+        let span: Int
+
+        func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+            let offsets = 2 * span - 1
+            relH.withUnsafeBufferPointer { hTable in
+                relW.withUnsafeBufferPointer { wTable in
+                    for (i, query) in queries.enumerated() {
+                        let rowBase = (head * rows + firstRow + query) * offsets
+                        // Offsets reversed so that key kh reads hRow[-kh]: index qh − kh + span − 1.
+                        let hRow = hTable.baseAddress! + rowBase + query / width + span - 1
+                        let wRow = wTable.baseAddress! + rowBase + query % width + span - 1
+                        let target = tile + i * rowStride - keys.lowerBound
+                        var key = keys.lowerBound
+                        while key < keys.upperBound {
+                            let kh = key / width
+                            let rowEnd = min(keys.upperBound, (kh + 1) * width)
+                            let hValue = hRow[-kh]
+                            for k in key..<rowEnd { target[k] += hValue + wRow[-(k - kh * width)] }
+                            key = rowEnd
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// tokens [g·g, C] → zero-padded windows [nW·ws·ws, C] (bottom/right padding), and the padded size.
+func windowPartition(_ x: Tensor, grid: Int, window: Int) -> (Tensor, Int) {
+    let channels = x.dim(-1)
+    let padded = (grid + window - 1) / window * window
+    let perSide = padded / window
+    let out = Tensor(shape: [perSide * perSide * window * window, channels]) { out in
+        x.withUnsafeBufferPointer { src in
+            Parallel.forEachChunk(perSide * perSide) { range in
+                for w in range {
+                    let (wy, wx) = (w / perSide, w % perSide)
+                    for ty in 0..<window {
+                        for tx in 0..<window {
+                            let (y, xx) = (wy * window + ty, wx * window + tx)
+                            let dst = out.baseAddress! + ((w * window + ty) * window + tx) * channels
+                            if y < grid && xx < grid {
+                                dst.update(from: src.baseAddress! + (y * grid + xx) * channels, count: channels)
+                            } else {
+                                dst.update(repeating: 0, count: channels)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (out, padded)
+}
+
+/// Adds windows [nW·ws·ws, C] back onto tokens [g·g, C], dropping the padding.
+func windowUnpartition(_ windows: Tensor, grid: Int, window: Int, into x: inout Tensor) {
+    let channels = x.dim(-1)
+    let perSide = (grid + window - 1) / window
+    windows.withUnsafeBufferPointer { src in
+        x.withUnsafeMutableBufferPointer { dst in
+            let dstBase = dst.baseAddress!
+            Parallel.forEachChunk(grid) { rows in
+                for y in rows {
+                    for xx in 0..<grid {
+                        let w = (y / window) * perSide + xx / window
+                        let s = src.baseAddress! + ((w * window + y % window) * window + xx % window) * channels
+                        let d = dstBase + (y * grid + xx) * channels
+                        for c in 0..<channels { d[c] += s[c] }
+                    }
+                }
+            }
+        }
+    }
+}

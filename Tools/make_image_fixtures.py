@@ -117,6 +117,7 @@ def make_decode_fixtures():
     add("rgb422.jpg", encode(base, "JPEG", quality=85, subsampling=1))
     add("gray.jpg", encode(gray, "JPEG", quality=90))
     add("progressive.jpg", encode(base, "JPEG", quality=80, progressive=True))
+    add("cmyk.jpg", encode(base.convert("CMYK"), "JPEG", quality=95))
     with_restarts = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(base), cv2.COLOR_RGB2BGR),
                                  [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_RST_INTERVAL, 2])[1].tobytes()
     add("restarts.jpg", with_restarts)
@@ -167,6 +168,8 @@ def make_decode_fixtures():
     add("bilevel.bmp", encode(gray.convert("1"), "BMP"))
     add("rgba32.bmp", encode(base.convert("RGBA"), "BMP"))
     add("topdown.bmp", top_down_bmp(np.asarray(base)))
+    add("rgb555.bmp", bmp16(np.asarray(base), None))
+    add("rgb565.bmp", bmp16(np.asarray(base), (0xF800, 0x07E0, 0x001F)))
 
     # Refusals.
     jpeg = encode(base, "JPEG", quality=90)
@@ -220,6 +223,22 @@ def jpeg_bomb(width, height):
     sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
     sos = b"\xff\xda" + struct.pack(">HB", 12, 3) + b"\x01\x00\x02\x11\x03\x11\x00\x3f\x00"
     return b"\xff\xd8" + sof + sos + b"\x00" * 16 + b"\xff\xd9"
+
+
+def bmp16(rgb, masks):
+    """A 16-bit BMP: 5-5-5 without masks (BI_RGB), else BI_BITFIELDS with (red, green, blue) masks."""
+    height, width = rgb.shape[:2]
+    r, g, b = (rgb[:, :, i].astype(np.uint32) for i in range(3))
+    if masks is None:
+        packed = (r >> 3) << 10 | (g >> 3) << 5 | (b >> 3)
+    else:
+        packed = (r >> 3) << 11 | (g >> 2) << 5 | (b >> 3)
+    stride = (width * 2 + 3) // 4 * 4
+    rows = b"".join(packed[y].astype("<u2").tobytes() + b"\0" * (stride - width * 2) for y in range(height - 1, -1, -1))
+    extra = b"" if masks is None else struct.pack("<III", *masks)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 16, 0 if masks is None else 3, len(rows), 2835, 2835, 0, 0)
+    offset = 14 + 40 + len(extra)
+    return b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + extra + rows
 
 
 def top_down_bmp(rgb):

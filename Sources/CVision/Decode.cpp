@@ -33,6 +33,29 @@ cv::Mat oriented(const cv::Mat &image, int orientation) {
     return result;
 }
 
+/// The image as stored (before orientation): 8-bit gray, RGB, or BGR when `bgr` is set.
+cv::Mat decodeStored(const Probe &info, const uint8_t *data, size_t size, bool &bgr) {
+    bgr = false;
+    const cvision_header &header = info.header;
+    if (header.format == CVISION_FORMAT_JPEG && header.channels == 4)
+        return decodeCMYKJPEG(data, size, header.width, header.height);
+    if (header.format == CVISION_FORMAT_BMP && header.bit_depth == 16)
+        return decodeBMP16(data, size, header.width, header.height);
+    // Pillow opens 16-bit grayscale PNG as mode I;16, whose convert("RGB") clips at 255;
+    // every other 16-bit PNG keeps the high byte, as libpng's strip_16 does.
+    bool gray16 = info.pngColorType == 0 && header.bit_depth == 16;
+    int flags = cv::IMREAD_IGNORE_ORIENTATION | (gray16 ? cv::IMREAD_ANYDEPTH | cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+    cv::Mat encoded(1, int(size), CV_8UC1, const_cast<uint8_t *>(data));
+    cv::Mat image = cv::imdecode(encoded, flags);
+    if (image.empty()) fail(CVISION_CORRUPT, "the decoder rejected the compressed data");
+    if (gray16) {
+        image.convertTo(image, CV_8U);  // saturating: values above 255 become 255
+        return image;
+    }
+    bgr = true;
+    return image;
+}
+
 }  // namespace
 }  // namespace cvision
 
@@ -58,21 +81,17 @@ extern "C" int cvision_decode_rgb(const uint8_t *data, size_t size, uint64_t max
                                                std::to_string(pixels * 3) + " needed");
         if (size > size_t(INT_MAX)) fail(CVISION_UNSUPPORTED, "image files above 2 GiB are not supported");
 
-        // Pillow opens 16-bit grayscale PNG as mode I;16, whose convert("RGB") clips at 255;
-        // every other 16-bit PNG keeps the high byte, as libpng's strip_16 does.
-        bool gray16 = info.pngColorType == 0 && header.bit_depth == 16;
-        int flags = cv::IMREAD_IGNORE_ORIENTATION | (gray16 ? cv::IMREAD_ANYDEPTH | cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
-        cv::Mat encoded(1, int(size), CV_8UC1, const_cast<uint8_t *>(data));
-        cv::Mat image = cv::imdecode(encoded, flags);
-        if (image.empty()) fail(CVISION_CORRUPT, "the decoder rejected the compressed data");
+        bool bgr;
+        cv::Mat image = decodeStored(info, data, size, bgr);
         if (image.cols != header.width || image.rows != header.height)
             fail(CVISION_CORRUPT, "decoded size " + std::to_string(image.cols) + "x" + std::to_string(image.rows) +
                                       " differs from the header's " + std::to_string(header.width) + "x" +
                                       std::to_string(header.height));
-        if (gray16) image.convertTo(image, CV_8U);  // saturating: values above 255 become 255
         image = oriented(image, header.orientation);
         cv::Mat rgb(height, width, CV_8UC3, out);
-        cv::cvtColor(image, rgb, image.channels() == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_BGR2RGB);
-        if (rgb.data != out) fail(CVISION_FAILED, "colour conversion reallocated the output");
+        if (image.channels() == 1) cv::cvtColor(image, rgb, cv::COLOR_GRAY2RGB);
+        else if (bgr) cv::cvtColor(image, rgb, cv::COLOR_BGR2RGB);
+        else image.copyTo(rgb);
+        if (rgb.data != out) fail(CVISION_FAILED, "conversion reallocated the output");
     });
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace cvision {
 
@@ -60,5 +61,11 @@ struct Probe {
 };
 
 Probe probe(const uint8_t *data, size_t size);
+
+/// A four-component JPEG as RGB, converted as Pillow's CMYK;I + convert("RGB") (JPEGCMYK.cpp).
+cv::Mat decodeCMYKJPEG(const uint8_t *data, size_t size, int width, int height);
+
+/// A 16-bit BMP as RGB, expanded as Pillow's BGR;15 / BGR;16 unpackers (BMP16.cpp).
+cv::Mat decodeBMP16(const uint8_t *data, size_t size, int width, int height);
 
 }  // namespace cvision

@@ -24,15 +24,34 @@ enum Softmax {
     /// In place: x ← exp(x − max x) / Σ exp(x − max x).
     @inline(__always)
     static func row(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
-        let maximum = FastMath.maximum(x, count: n)
-        if maximum == -.infinity {
-            // Every entry masked: zeros (NaN stays NaN, as it would through the sum).
-            var poisoned = false
-            for i in 0..<n where x[i].isNaN { poisoned = true }
-            x.update(repeating: poisoned ? .nan : 0, count: n)
+        let (maximum, hasNaN) = maximumAndNaN(x, n)
+        if hasNaN || maximum == -.infinity {
+            // NaN anywhere poisons the row (as in PyTorch); an all −∞ row becomes zeros.
+            x.update(repeating: hasNaN ? .nan : 0, count: n)
             return
         }
         let sum = FastMath.expSubtractingInPlace(x, count: n, shift: maximum)
         FastMath.scale(x, count: n, by: 1 / sum)
+    }
+
+    /// The row maximum, and whether any entry is NaN (vector max instructions drop NaNs).
+    @inline(__always)
+    static func maximumAndNaN(_ x: UnsafePointer<Float>, _ n: Int) -> (Float, Bool) {
+        var best = VectorMath.Vector(repeating: -.infinity)
+        var nan = SIMDMask<VectorMath.Vector.MaskStorage>()
+        var i = 0
+        while i + VectorMath.width <= n {
+            let v = VectorMath.load(x + i)
+            best = pointwiseMax(best, v)
+            nan .|= v .!= v
+            i += VectorMath.width
+        }
+        var result = best.max(), hasNaN = any(nan)
+        while i < n {
+            result = Swift.max(result, x[i])
+            hasNaN = hasNaN || x[i].isNaN
+            i += 1
+        }
+        return (result, hasNaN)
     }
 }

@@ -1,0 +1,62 @@
+extension Tensor {
+    /// Mean over `axis` (negative counts from the end), which is removed from the shape
+    /// (PyTorch `mean(dim=axis)`, keepdim=False).
+    public func mean(axis: Int) -> Tensor {
+        let axis = axis < 0 ? rank + axis : axis
+        precondition(axis >= 0 && axis < rank, "mean: axis out of range for \(shape)")
+        let outer = shape[..<axis].reduce(1, *), length = shape[axis], inner = shape[(axis + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape.remove(at: axis)
+        return Tensor(shape: outShape) { out in
+            guard out.count > 0 else { return }
+            scalars.withUnsafeBufferPointer { source in
+                let x = source.baseAddress, y = out.baseAddress!
+                let scale = 1 / Float(length)
+                Parallel.forEachChunk(outer, minimumPerChunk: max(1, 16384 / max(1, length * inner))) { range in
+                    for o in range {
+                        let target = y + o * inner
+                        if inner == 1 {
+                            target[0] = length == 0 ? .nan : Normalization.sum(x! + o * length, length) * scale
+                            continue
+                        }
+                        // Sum whole rows so the loop runs along contiguous memory.
+                        target.update(repeating: 0, count: inner)
+                        for k in 0..<length {
+                            let row = x! + (o * length + k) * inner
+                            for i in 0..<inner { target[i] += row[i] }
+                        }
+                        for i in 0..<inner { target[i] *= scale }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each last-dimension row divided by its Euclidean norm (`F.normalize(x, dim=-1)`:
+    /// the norm is clamped below at 1e-12, so a zero row stays zero).
+    /// - self: [..., N]. Returns the same shape.
+    public func l2Normalized() -> Tensor {
+        precondition(rank >= 1, "l2Normalized needs at least one dimension")
+        let width = dim(-1)
+        var result = self
+        guard width > 0, count > 0 else { return result }
+        result.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            Parallel.forEachChunk(count / width, minimumPerChunk: max(1, 16384 / width)) { rows in
+                for row in rows {
+                    let x = base + row * width
+                    var squares = VectorMath.Vector(), i = 0
+                    while i + VectorMath.width <= width {
+                        let v = VectorMath.load(x + i)
+                        squares += v * v
+                        i += VectorMath.width
+                    }
+                    var tail: Float = 0
+                    while i < width { tail += x[i] * x[i]; i += 1 }
+                    FastMath.scale(x, count: width, by: 1 / max((squares.sum() + tail).squareRoot(), 1e-12))
+                }
+            }
+        }
+        return result
+    }
+}

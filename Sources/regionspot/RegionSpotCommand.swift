@@ -16,7 +16,7 @@ struct RegionSpotCommand: ParsableCommand {
         let features = BLASRuntime.cpuFeatures()
         if !features.isEmpty && !(features.contains("avx2") && features.contains("fma")) {
             print("error: this build of regionspot needs a CPU with AVX2 and FMA")
-            exit(1)
+            Foundation.exit(1)
         }
         BLASRuntime.selectKernel()
         do {

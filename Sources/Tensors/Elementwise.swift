@@ -5,7 +5,23 @@ extension Tensor {
     public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.combined(with: rhs, SubtractKernel.self, "-") }
     public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.combined(with: rhs, MultiplyKernel.self, "*") }
 
-    public static func += (lhs: inout Tensor, rhs: Tensor) { lhs = lhs + rhs }
+    public static func += (lhs: inout Tensor, rhs: Tensor) { lhs.addInPlace(rhs) }
+
+    /// self += other (same shape), without allocating when the storage is not shared:
+    /// the residual connections of every transformer block.
+    public mutating func addInPlace(_ other: Tensor) {
+        precondition(shape == other.shape, "addInPlace: shapes differ, \(shape) and \(other.shape)")
+        guard count > 0 else { return }
+        let total = count
+        other.scalars.withUnsafeBufferPointer { b in
+            scalars.withUnsafeMutableBufferPointer { a in
+                let a = a.baseAddress!, b = b.baseAddress!
+                Parallel.forEachChunk(total, minimumPerChunk: Pointwise.minimumPerWorker) { range in
+                    Binary.apply(AddKernel.self, a + range.lowerBound, b + range.lowerBound, a + range.lowerBound, range.count)
+                }
+            }
+        }
+    }
 
     public static func + (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, AddKernel.self) }
     public static func - (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, SubtractKernel.self) }

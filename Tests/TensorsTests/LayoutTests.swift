@@ -99,6 +99,10 @@ import Testing
             var c = a
             c += b
             #expect(c == a + b)
+            var d = a
+            let shared = d
+            d.addInPlace(b)
+            #expect(d == a + b && shared == a)  // copy-on-write keeps the other value intact
         }
         let x = Tensor.random([3, 4, 5], using: &generator), v = Tensor.random([5], using: &generator)
         #expect(x.adding(rowVector: v).scalars == x.scalars.enumerated().map { $0.element + v.scalars[$0.offset % 5] })

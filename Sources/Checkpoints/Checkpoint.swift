@@ -1,0 +1,152 @@
+import Foundation
+import Tensors
+
+/// Reads PyTorch checkpoints without Python: `torch.save` zip files (`.pth`, `.pt`), the legacy
+/// pre-1.6 `torch.save` stream, and TorchScript archives (`torch.jit.save`, e.g. OpenAI CLIP's
+/// `ViT-B-16.pt`). Tensors come back under flattened dotted keys (`model.decoder.layers.0.norm1.weight`);
+/// other entries (iteration counters, optimizer hyperparameters, strings) are ignored.
+///
+/// The pickles are decoded by a restricted unpickler that executes nothing and refuses any
+/// global outside a short allowlist (see `Unpickler`).
+public enum Checkpoint {
+    /// The checkpoint's tensors as Float32. With `stripPrefix` (e.g. `"model."`), only keys
+    /// under that prefix are kept, with the prefix removed.
+    public static func read(_ url: URL, stripPrefix: String? = nil) throws -> [String: Tensor] {
+        try readStored(url, stripPrefix: stripPrefix).mapValues(\.floatTensor)
+    }
+
+    /// The checkpoint's tensors in their stored dtypes.
+    public static func readStored(_ url: URL, stripPrefix: String? = nil) throws -> [String: CheckpointTensor] {
+        let file = url.path
+        let archive: StorageArchive
+        let mapping: MappedFile
+        do {
+            mapping = try MappedFile(url: url)
+        } catch {
+            throw CheckpointError.unreadable(file: file, reason: "\(error)")
+        }
+        if ZipArchive.isZip(mapping.bytes) {
+            archive = try ZipStorageArchive(url: url)
+        } else if LegacyCheckpoint.isLegacy(mapping.bytes) {
+            archive = try LegacyCheckpoint(mapping: mapping, file: file)
+        } else if mapping.count < 4 {
+            throw CheckpointError.notACheckpoint(file: file, reason: "\(mapping.count) bytes is too short")
+        } else {
+            throw CheckpointError.notACheckpoint(file: file, reason: "neither a zip archive nor a legacy torch.save stream")
+        }
+
+        var found: [(key: String, tensor: TorchTensor)] = []
+        try flatten(archive.root, prefix: "", into: &found, classes: archive.moduleClasses, depth: 0, file: file)
+        var result: [String: CheckpointTensor] = [:]
+        for (key, tensor) in found {
+            var name = key
+            if let stripPrefix, !stripPrefix.isEmpty {
+                guard key.hasPrefix(stripPrefix) else { continue }
+                name = String(key.dropFirst(stripPrefix.count))
+            }
+            guard result[name] == nil else { continue }  // a tensor reachable twice (TorchScript shares)
+            result[name] = try archive.withStorageBytes(tensor.storage) { bytes in
+                try tensor.materialize(storageBytes: bytes, key: key, file: file)
+            }
+        }
+        return result
+    }
+
+    /// Collects tensors under dotted keys: dict keys, and for TorchScript modules the attribute
+    /// names (only declared parameters and buffers when the archive's code declares them).
+    private static func flatten(_ value: PickleValue, prefix: String, into found: inout [(key: String, tensor: TorchTensor)],
+                                classes: [String: TorchScriptClass], depth: Int, file: String) throws {
+        guard depth < 200 else {
+            throw CheckpointError.notACheckpoint(file: file, reason: "objects nested more than 200 levels deep at '\(prefix)'")
+        }
+        func join(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
+        switch value {
+        case let .tensor(tensor):
+            found.append((prefix, tensor))
+        case let .dict(dict):
+            for (key, item) in dict.items {
+                let name: String
+                switch key {
+                case let .string(text): name = text
+                case let .int(number): name = String(number)
+                default: continue
+                }
+                try flatten(item, prefix: join(name), into: &found, classes: classes, depth: depth + 1, file: file)
+            }
+        case let .object(object):
+            guard case let .dict(attributes) = object.state else { return }
+            let declared = classes[object.className]
+            for (key, item) in attributes.items {
+                guard case let .string(name) = key else { continue }
+                if case .tensor = item, let declared, !declared.stateNames.contains(name) { continue }
+                try flatten(item, prefix: join(name), into: &found, classes: classes, depth: depth + 1, file: file)
+            }
+        case let .list(list) where !list.items.isEmpty:
+            for (i, item) in list.items.enumerated() {
+                try flatten(item, prefix: join(String(i)), into: &found, classes: classes, depth: depth + 1, file: file)
+            }
+        case let .tuple(items):
+            for (i, item) in items.enumerated() {
+                try flatten(item, prefix: join(String(i)), into: &found, classes: classes, depth: depth + 1, file: file)
+            }
+        default:
+            break
+        }
+    }
+}
+
+/// A decoded checkpoint: the unpickled root and access to each storage's bytes.
+protocol StorageArchive {
+    var root: PickleValue { get }
+    /// TorchScript class declarations by qualified name (empty for plain checkpoints).
+    var moduleClasses: [String: TorchScriptClass] { get }
+    func withStorageBytes<R>(_ storage: TorchStorage, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+}
+
+/// `torch.save` (zip) and `torch.jit.save` archives: `<name>/data.pkl` and `<name>/data/<key>`.
+final class ZipStorageArchive: StorageArchive {
+    let root: PickleValue
+    let moduleClasses: [String: TorchScriptClass]
+    private let archive: ZipArchive
+    private let prefix: String
+
+    init(url: URL) throws {
+        archive = try ZipArchive(url: url)
+        let file = archive.file
+        let candidates = archive.entries.map(\.name).filter {
+            $0.hasSuffix("/data.pkl") && $0.split(separator: "/", omittingEmptySubsequences: false).count == 2
+        }
+        guard let pickle = candidates.first else {
+            throw CheckpointError.notACheckpoint(file: file, reason: "the zip archive has no '<name>/data.pkl' entry")
+        }
+        prefix = String(pickle.dropLast("data.pkl".count))
+        var storages: [String: TorchStorage] = [:]
+        let data = try archive.contents(of: pickle, verifyChecksum: true)
+        root = try data.withBytes { bytes in
+            var unpickler = Unpickler(bytes: bytes, file: file) { id in
+                try Self.storage(from: id, file: file, cache: &storages)
+            }
+            return try unpickler.load()
+        }
+        moduleClasses = try TorchScriptClass.declarations(in: archive, prefix: prefix)
+    }
+
+    /// `('storage', torch.HalfStorage, '<key>', '<location>', <numel>)`.
+    static func storage(from id: PickleValue, file: String, cache: inout [String: TorchStorage]) throws -> PickleValue {
+        guard case let .tuple(fields) = id, fields.count == 5, case .string("storage") = fields[0],
+              case let .global(type) = fields[1], case let .string(key) = fields[2], case let .int(count) = fields[4] else {
+            throw CheckpointError.notACheckpoint(file: file, reason: "unexpected persistent id \(id)")
+        }
+        guard let dtype = StorageTypes.dtype(String(type.dropFirst("torch.".count))) else {
+            throw CheckpointError.unsupportedStorage(file: file, type: type)
+        }
+        if let storage = cache[key] { return .storage(storage) }
+        let storage = TorchStorage(dtype: dtype, key: key, count: count)
+        cache[key] = storage
+        return .storage(storage)
+    }
+
+    func withStorageBytes<R>(_ storage: TorchStorage, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try archive.contents(of: prefix + "data/" + storage.key).withBytes(body)
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import Tensors
+
+extension Checkpoint {
+    /// How floating-point tensors are stored when converting. Integer and boolean tensors
+    /// (`num_batches_tracked`, `position_ids`) always keep their dtype, so they stay exact.
+    public enum Precision: String, Sendable, CaseIterable {
+        /// F32 (F16/BF16 widen exactly).
+        case float32
+        /// F16, rounding to nearest even as PyTorch's `.half()` does.
+        case float16
+        /// Whatever the checkpoint stores, bit for bit.
+        case keep
+    }
+
+    public struct ConversionSummary: Sendable, Equatable {
+        public let tensorCount: Int
+        public let scalarCount: Int
+        public let storedDTypes: [TensorDType: Int]
+    }
+
+    /// Converts a PyTorch checkpoint to a safetensors file (see `readStored` for `stripPrefix`).
+    @discardableResult
+    public static func convert(_ input: URL, to output: URL, stripPrefix: String? = nil, precision: Precision = .float32,
+                               metadata: [String: String] = ["format": "pt"]) throws -> ConversionSummary {
+        let tensors = try readStored(input, stripPrefix: stripPrefix)
+        guard !tensors.isEmpty else {
+            let scope = stripPrefix.map { " under prefix '\($0)'" } ?? ""
+            throw CheckpointError.notACheckpoint(file: input.path, reason: "it holds no tensors\(scope)")
+        }
+        var raw: [String: SafeTensors.RawTensor] = [:]
+        var dtypes: [TensorDType: Int] = [:]
+        for (name, tensor) in tensors {
+            let stored: SafeTensors.RawTensor
+            switch (precision, tensor.dtype.isFloatingPoint) {
+            case (.keep, _), (_, false):
+                stored = SafeTensors.RawTensor(dtype: tensor.dtype, shape: tensor.shape, bytes: tensor.bytes)
+            case (.float32, true):
+                stored = tensor.dtype == .f32
+                    ? SafeTensors.RawTensor(dtype: .f32, shape: tensor.shape, bytes: tensor.bytes)
+                    : SafeTensors.RawTensor(tensor.floatTensor, as: .f32)
+            case (.float16, true):
+                stored = tensor.dtype == .f16
+                    ? SafeTensors.RawTensor(dtype: .f16, shape: tensor.shape, bytes: tensor.bytes)
+                    : SafeTensors.RawTensor(tensor.floatTensor, as: .f16)
+            }
+            raw[name] = stored
+            dtypes[stored.dtype, default: 0] += 1
+        }
+        do {
+            try SafeTensors.write(raw: raw, metadata: metadata, to: output)
+        } catch {
+            throw CheckpointError.writeFailed(file: output.path, reason: "\(error)")
+        }
+        return ConversionSummary(tensorCount: raw.count, scalarCount: tensors.values.reduce(0) { $0 + $1.shape.reduce(1, *) },
+                                 storedDTypes: dtypes)
+    }
+}

@@ -172,7 +172,7 @@ public enum SafeTensors {
                 tensor.withUnsafeBufferPointer { values in
                     switch dtype {
                     case .f32:
-                        for (i, v) in values.enumerated() { out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+                        if values.count > 0 { memcpy(out.baseAddress!, values.baseAddress!, values.count * 4) }
                     case .f16:
                         for (i, v) in values.enumerated() { out.storeBytes(of: Half.fromFloat(v).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
                     default:
@@ -212,13 +212,28 @@ public enum SafeTensors {
         var headerBytes = Array(header.utf8)
         headerBytes += [UInt8](repeating: 0x20, count: (8 - headerBytes.count % 8) % 8)
 
-        var output = Data(capacity: 8 + headerBytes.count + offset)
-        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { output.append(contentsOf: $0) }
-        output.append(contentsOf: headerBytes)
-        for (_, tensor) in ordered { output.append(contentsOf: tensor.bytes) }
+        // Streamed to a temporary file beside the target, then renamed: no second copy of the
+        // weights in memory, and no half-written file under the final name.
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
         do {
-            try output.write(to: url, options: .atomic)
+            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+                throw TensorFileError.writeFailed(file: url.path, reason: "cannot create \(temporary.lastPathComponent)")
+            }
+            let handle = try FileHandle(forWritingTo: temporary)
+            defer { try? handle.close() }
+            try handle.write(contentsOf: withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { Data($0) } + headerBytes)
+            for (_, tensor) in ordered where !tensor.bytes.isEmpty {
+                try tensor.bytes.withUnsafeBytes { try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!), count: $0.count, deallocator: .none)) }
+            }
+            try handle.close()
+            guard rename(temporary.path, url.path) == 0 else {
+                throw TensorFileError.writeFailed(file: url.path, reason: String(cString: strerror(errno)))
+            }
+        } catch let error as TensorFileError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
         } catch {
+            try? FileManager.default.removeItem(at: temporary)
             throw TensorFileError.writeFailed(file: url.path, reason: "\(error.localizedDescription)")
         }
     }

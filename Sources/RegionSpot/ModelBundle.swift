@@ -1,3 +1,4 @@
+import CLIP
 import Foundation
 import Tensors
 
@@ -15,7 +16,8 @@ import Tensors
 /// }
 /// ```
 /// `logit_scale` is the multiplier itself (upstream's `clip_model.logit_scale.exp()`); when
-/// absent it is read from the CLIP file's `logit_scale`. `templates` default to RegionSpot's 81.
+/// absent it is read from the CLIP file's `logit_scale`. `templates` default to RegionSpot's 81
+/// (`PromptEnsemble.templates`); this build supports only those.
 public struct ModelBundle: Sendable {
     public static let manifestName = "regionspot.json"
 
@@ -70,7 +72,7 @@ public struct ModelBundle: Sendable {
     public var clipURL: URL { directory.appendingPathComponent(manifest.clip.weights) }
     public var fusionURL: URL { directory.appendingPathComponent(manifest.fusion.weights) }
     /// Prompt templates, each with one `{}` for the class name.
-    public var templates: [String] { manifest.templates ?? PromptTemplates.regionSpot }
+    public var templates: [String] { manifest.templates ?? PromptEnsemble.templates }
 
     /// Reads and checks the manifest (not the weights: see `BundleCheck`).
     public init(directory: URL) throws {
@@ -102,8 +104,9 @@ public struct ModelBundle: Sendable {
         where template.components(separatedBy: "{}").count != 2 {
             throw BundleError.invalidManifest(file: url.path, reason: "templates[\(index)] \"\(template)\" must contain exactly one {}")
         }
-        if manifest.templates?.isEmpty == true {
-            throw BundleError.invalidManifest(file: url.path, reason: "templates is empty")
+        if let templates = manifest.templates, templates != PromptEnsemble.templates {
+            // CLIP's ClassEmbeddings (the vocabulary cache) formats RegionSpot's 81 templates only.
+            throw BundleError.invalidManifest(file: url.path, reason: "templates differ from RegionSpot's 81 prompt templates, the only set this build supports")
         }
         for (field, path) in [("sam.weights", manifest.sam.weights), ("clip.weights", manifest.clip.weights),
                               ("fusion.weights", manifest.fusion.weights)]
@@ -163,6 +166,7 @@ public enum BundleError: Error, CustomStringConvertible, Equatable {
     case invalidManifest(file: String, reason: String)
     case missingWeights(manifest: String, field: String, file: String)
     case noLogitScale(manifest: String, clipFile: String)
+    case unexpectedTensors(file: String, keys: [String])
 
     public var description: String {
         switch self {
@@ -176,6 +180,9 @@ public enum BundleError: Error, CustomStringConvertible, Equatable {
             return "\(manifest): \(field) names \(file), which does not exist"
         case let .noLogitScale(manifest, clipFile):
             return "\(manifest): no logit_scale, and \(clipFile) has no scalar tensor logit_scale to take it from"
+        case let .unexpectedTensors(file, keys):
+            let shown = keys.prefix(5).joined(separator: ", ")
+            return "\(file): \(keys.count) tensor(s) the fusion head does not use: \(shown)\(keys.count > 5 ? ", …" : "")"
         }
     }
 }

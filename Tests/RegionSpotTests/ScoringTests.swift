@@ -66,11 +66,4 @@ struct ScoringTests {
         let json = String(decoding: try LVISResults.encode(segm), as: UTF8.self)
         #expect(json == #"[{"category_id":2,"image_id":1,"score":0.5,"segmentation":{"counts":"abc","size":[4,5]}}]"#)
     }
-
-    @Test func promptsCleanNamesAsUpstream() {
-        #expect(PromptTemplates.regionSpot.count == 81)
-        let prompts = PromptTemplates.prompts(for: "wall-other-merged")
-        #expect(prompts[1] == "a photo of a wall.")
-        #expect(prompts.count == 81)
-    }
 }

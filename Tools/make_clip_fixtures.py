@@ -361,6 +361,75 @@ def write_model_fixtures():
     print("tiny CLIP fixtures: vocab %d" % vocab)
 
 
+def write_preprocessing_fixture():
+    """RegionSpot's resize_norm and OpenAI's _transform on one seeded random RGB image."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from PIL import Image
+    from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
+    rng = np.random.default_rng(9)
+    image = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)   # H×W×3, landscape
+    tall = rng.integers(0, 256, size=(61, 29, 3), dtype=np.uint8)    # portrait
+    mean, std = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+    def resize_norm(img, size):  # regionspot/predictor.py
+        x = torch.from_numpy(img).permute(2, 0, 1).float() / 255.0
+        x = F.interpolate(x.unsqueeze(0), size=(size, size), mode="bilinear", align_corners=False).squeeze(0)
+        return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+    def openai(img, size):  # clip/clip.py _transform
+        t = Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size), ToTensor(), Normalize(mean, std)])
+        return t(Image.fromarray(img))
+
+    save({"image": torch.from_numpy(image).float(), "tall": torch.from_numpy(tall).float(),
+          "squashed_24": resize_norm(image, 24), "squashed_64": resize_norm(image, 64),
+          "openai_24": openai(image, 24), "openai_tall_20": openai(tall, 20)},
+         os.path.join(FIXTURES, "clip_preprocessing.safetensors"))
+
+
+# MARK: - Benchmark fixtures (Benchmarks/out, git-ignored)
+
+BENCH_MODELS = {
+    # name: (embed, image, vision layers, vision width, patch, text width, text heads, text layers)
+    "vit_b16": (512, 224, 12, 768, 16, 512, 8, 12),
+    "vit_l14": (768, 224, 24, 1024, 14, 768, 12, 12),
+}
+
+
+def write_bench_fixtures():
+    """Full-size OpenAI CLIP models (clip/model.py) with every tensor random, F32, OpenAI names,
+    plus one seeded input image tensor per resolution."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+    model_code = load_openai_module("model")
+    os.makedirs(BENCH_OUT, exist_ok=True)
+    for index, (name, (embed, image, layers, width, patch, text_width, text_heads, text_layers)) in enumerate(BENCH_MODELS.items()):
+        path = os.path.join(BENCH_OUT, "clip_%s.safetensors" % name)
+        if not os.path.exists(path):
+            model = model_code.CLIP(embed, image, layers, width, patch, 77, 49408, text_width, text_heads, text_layers).float()
+            g = torch.Generator().manual_seed(100 + index)
+            with torch.no_grad():
+                for key, p in model.named_parameters():
+                    if ".ln_" in key or key.startswith("ln_") or "visual.ln_" in key:
+                        p.copy_((1.0 if key.endswith("weight") else 0.0) + 0.1 * torch.randn(p.shape, generator=g))
+                    elif key.endswith("bias"):
+                        p.copy_(0.02 * torch.randn(p.shape, generator=g))
+                    elif key == "logit_scale":
+                        p.fill_(4.6052)
+                    else:
+                        fan_in = p.shape[-1] if p.dim() > 1 else 1
+                        std = 0.1 if "embedding" in key else fan_in ** -0.5
+                        p.copy_(std * torch.randn(p.shape, generator=g))
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+            print("wrote", path)
+        pixels = os.path.join(BENCH_OUT, "clip_pixels_%d.npy" % image)
+        if not os.path.exists(pixels):
+            g = torch.Generator().manual_seed(7)
+            np.save(pixels, torch.randn(1, 3, image, image, generator=g).numpy())
+
+
 def main():
     parser = argparse.ArgumentParser()
     for flag in ["tables", "tokenizer", "models", "bench"]:
@@ -375,6 +444,7 @@ def main():
         write_tokenizer_fixture()
     if args.models:
         write_model_fixtures()
+        write_preprocessing_fixture()
     if args.bench:
         write_bench_fixtures()
 

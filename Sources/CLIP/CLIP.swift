@@ -60,26 +60,13 @@ public struct CLIP: Sendable {
     /// L2-normalised pooled image embeddings [B, E] of normalised pixels [3, H, W] or [B, 3, H, W].
     public func imageEmbeddings(_ pixels: Tensor) throws -> Tensor {
         let vision = try vision()
-        return normalizedRows(vision.pooled(try vision.tokenMap(pixels)))
+        return vision.pooled(try vision.tokenMap(pixels)).l2Normalized()
     }
 
     /// L2-normalised text embeddings [texts, E]; texts longer than the context are truncated.
     public func textEmbeddings(_ texts: [String], tokenizer: SimpleTokenizer) throws -> Tensor {
         let text = try textTower()
         let ids = try texts.map { try tokenizer.tokenize($0, contextLength: text.configuration.contextLength, truncate: true) }
-        return normalizedRows(try text.encode(ids))
-    }
-}
-
-/// Each row divided by its L2 norm (`x / x.norm(dim=-1, keepdim=True)`).
-func normalizedRows(_ x: Tensor) -> Tensor {
-    let width = x.dim(-1)
-    return Tensor(shape: x.shape) { out in
-        for row in 0..<(x.count / max(width, 1)) {
-            var sum: Float = 0
-            for j in 0..<width { sum += x.scalars[row * width + j] * x.scalars[row * width + j] }
-            let inverse = 1 / sum.squareRoot()
-            for j in 0..<width { out[row * width + j] = x.scalars[row * width + j] * inverse }
-        }
+        return try text.encode(ids).l2Normalized()
     }
 }

@@ -42,8 +42,8 @@ enum CLIPCheckpoint {
                 continue
             }
             switch key {
-            case "visual_projection.weight": try put("visual.proj", transposed(try hf.tensor(key)), from: key)
-            case "text_projection.weight": try put("text_projection", transposed(try hf.tensor(key)), from: key)
+            case "visual_projection.weight": try put("visual.proj", try hf.tensor(key).transposed(), from: key)
+            case "text_projection.weight": try put("text_projection", try hf.tensor(key).transposed(), from: key)
             default: try put(topLevel[key] ?? key, try hf.tensor(key), from: key)
             }
         }
@@ -74,12 +74,5 @@ enum CLIPCheckpoint {
             return (openAIPrefix, layer, String(tail[tail.index(after: dot)...]))
         }
         return nil
-    }
-
-    private static func transposed(_ x: Tensor) -> Tensor {
-        let rows = x.dim(0), columns = x.count / max(rows, 1)
-        return Tensor(shape: [columns, rows]) { out in
-            for i in 0..<rows { for j in 0..<columns { out[j * rows + i] = x.scalars[i * columns + j] } }
-        }
     }
 }

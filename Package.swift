@@ -24,25 +24,28 @@ let package = Package(
         // C shims over system libraries.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .target(name: "CVision", cxxSettings: openCVFlags, linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
 
         // Libraries, each depending only on those above it.
         .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
         .target(name: "CLIP", dependencies: ["Tensors"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
-            "Tensors", "ZeroMQ",
+            "Tensors", "ZeroMQ", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
-            "Tensors",
+            "Tensors", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 
         // Tests: one target per library, plus end-to-end tests of the executable.
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors"], exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17

@@ -3,7 +3,7 @@
 # are present. Used by both README commands and, through Tools/test.sh, by CI.
 set -euo pipefail
 
-packages=(libopenblas-dev libzmq3-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev pkg-config)
+packages=(libopenblas-dev libzmq3-dev libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libjpeg-dev pkg-config)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

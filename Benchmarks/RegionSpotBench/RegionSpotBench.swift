@@ -12,6 +12,7 @@ struct RegionSpotBench: ParsableCommand {
         subcommands: [
             GEMMPeak.self,
             AttentionBenchmark.self,
+            ImagingBenchmark.self,
         ]
     )
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import Tensors
 import ZeroMQ
 
@@ -28,6 +29,7 @@ extension RegionSpotCommand {
             print("  verified: \(BLASRuntime.verifyKernel() ? "yes" : "NO: products differ from the reference loop")")
             print("  threads: \(Parallel.threadCount)")
             print("libzmq:    \(ZeroMQLibrary.version), CURVE \(ZeroMQLibrary.has("curve") ? "yes" : "no")")
+            print("OpenCV:    \(OpenCVLibrary.version)")
             let gflops = GEMMThroughput.measure(size: 1024, seconds: seconds)
             print(String(format: "GEMM 1024³: %.1f GFLOP/s", gflops))
             if compareKernels {

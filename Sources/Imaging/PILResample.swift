@@ -123,20 +123,42 @@ enum PILResample {
         return [UInt8](unsafeUninitializedCapacity: rowCount * outWidth * channels) { out, initialized in
             let output = out.baseAddress!
             c.weights.withUnsafeBufferPointer { weights in
-                Parallel.forEachChunk(rowCount, minimumPerChunk: 16) { chunk in
-                    var sums = [Int32](repeating: 0, count: channels)
-                    for r in chunk {
-                        let input = source.baseAddress! + (rows.lowerBound + r) * width * channels
-                        let target = output + r * outWidth * channels
-                        for xx in 0..<outWidth {
-                            let k = weights.baseAddress! + xx * c.taps
-                            let start = input + c.first[xx] * channels
-                            for ch in 0..<channels { sums[ch] = half }
-                            for x in 0..<c.count[xx] {
-                                let w = k[x]
-                                for ch in 0..<channels { sums[ch] &+= Int32(start[x * channels + ch]) &* w }
+                c.first.withUnsafeBufferPointer { first in
+                    c.count.withUnsafeBufferPointer { count in
+                        Parallel.forEachChunk(rowCount, minimumPerChunk: 16) { chunk in
+                            let sums = UnsafeMutablePointer<Int32>.allocate(capacity: channels)
+                            defer { sums.deallocate() }
+                            for r in chunk {
+                                let input = source.baseAddress! + (rows.lowerBound + r) * width * channels
+                                var target = output + r * outWidth * channels
+                                for xx in 0..<outWidth {
+                                    let k = weights.baseAddress! + xx * c.taps
+                                    var pixel = input + first[xx] * channels
+                                    if channels == 3 {
+                                        // The RGB case, with the sums in registers.
+                                        var s0 = half, s1 = half, s2 = half
+                                        for x in 0..<count[xx] {
+                                            let w = k[x]
+                                            s0 &+= Int32(pixel[0]) &* w
+                                            s1 &+= Int32(pixel[1]) &* w
+                                            s2 &+= Int32(pixel[2]) &* w
+                                            pixel += 3
+                                        }
+                                        target[0] = clip8(s0)
+                                        target[1] = clip8(s1)
+                                        target[2] = clip8(s2)
+                                    } else {
+                                        for ch in 0..<channels { sums[ch] = half }
+                                        for x in 0..<count[xx] {
+                                            let w = k[x]
+                                            for ch in 0..<channels { sums[ch] &+= Int32(pixel[ch]) &* w }
+                                            pixel += channels
+                                        }
+                                        for ch in 0..<channels { target[ch] = clip8(sums[ch]) }
+                                    }
+                                    target += channels
+                                }
                             }
-                            for ch in 0..<channels { target[xx * channels + ch] = clip8(sums[ch]) }
                         }
                     }
                 }
@@ -154,12 +176,13 @@ enum PILResample {
             let output = out.baseAddress!
             c.weights.withUnsafeBufferPointer { weights in
                 Parallel.forEachChunk(outRows, minimumPerChunk: 16) { chunk in
-                    var sums = [Int32](repeating: 0, count: rowSize)
+                    let sums = UnsafeMutablePointer<Int32>.allocate(capacity: rowSize)
+                    defer { sums.deallocate() }
                     for yy in chunk {
                         let k = weights.baseAddress! + yy * c.taps
                         let first = source.baseAddress! + (c.first[yy] - rowOffset) * rowSize
-                        for i in 0..<rowSize { sums[i] = half }
-                        // Row by row, so the inner loop runs over contiguous bytes.
+                        sums.initialize(repeating: half, count: rowSize)
+                        // Row by row, so the inner loop runs over contiguous bytes (vectorised).
                         for y in 0..<c.count[yy] {
                             let w = k[y]
                             let row = first + y * rowSize

@@ -38,20 +38,25 @@ enum Softmax {
     @inline(__always)
     static func maximumAndNaN(_ x: UnsafePointer<Float>, _ n: Int) -> (Float, Bool) {
         var best = VectorMath.Vector(repeating: -.infinity)
-        var nan = SIMDMask<VectorMath.Vector.MaskStorage>()
+        // v − v is 0 for finite v and NaN for NaN or ±∞: one cheap flag for the rare slow path.
+        var probe = VectorMath.Vector()
         var i = 0
         while i + VectorMath.width <= n {
             let v = VectorMath.load(x + i)
-            best = pointwiseMax(best, v)
-            nan .|= v .!= v
+            // Not pointwiseMax: the stdlib's NaN-aware version compiles to a scalar loop.
+            best.replace(with: v, where: v .> best)
+            probe += v - v
             i += VectorMath.width
         }
-        var result = best.max(), hasNaN = any(nan)
+        var result = best.max()
+        var unusual = probe.sum().isNaN
         while i < n {
             result = Swift.max(result, x[i])
-            hasNaN = hasNaN || x[i].isNaN
+            unusual = unusual || !x[i].isFinite
             i += 1
         }
-        return (result, hasNaN)
+        guard unusual else { return (result, false) }
+        for j in 0..<n where x[j].isNaN { return (.nan, true) }
+        return (result, false)
     }
 }

@@ -17,14 +17,20 @@ public struct CLIP: Sendable {
     public init(files: [URL], headWidth: Int = CLIPConfiguration.openAIHeadWidth) throws {
         let origin = files.map(\.path).joined(separator: ", ")
         let raw = try WeightLoader(files: files)
-        let loader = CLIPCheckpoint.isHuggingFace(raw) ? try CLIPCheckpoint.openAINames(fromHuggingFace: raw, file: origin) : raw
+        let huggingFace = CLIPCheckpoint.isHuggingFace(raw)
+        let loader = huggingFace ? try CLIPCheckpoint.openAINames(fromHuggingFace: raw, file: origin) : raw
         let identity = files.map { url in
             let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
             let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
             let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             return "\(url.standardizedFileURL.path)#\(size)#\(modified)"
         }.joined(separator: "|")
-        try self.init(loader, headWidth: headWidth, origin: origin, identity: identity)
+        do {
+            try self.init(loader, headWidth: headWidth, origin: origin, identity: identity)
+        } catch let error as TensorFileError where huggingFace {
+            // Keys in the error are OpenAI's; say which file they were converted from.
+            throw CLIPError.convertedCheckpoint(file: origin, reason: "\(error)")
+        }
     }
 
     public init(file: URL, headWidth: Int = CLIPConfiguration.openAIHeadWidth) throws {

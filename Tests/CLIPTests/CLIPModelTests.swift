@@ -103,3 +103,15 @@ private func relativeError(_ actual: Tensor, _ reference: Tensor) -> Float {
     #expect(throws: CLIPError.self) { try text.encode([[1, 2, 999]]) }
     #expect(throws: CLIPError.self) { try openAIModel.vision().tokenMap(Tensor(shape: [1, 32, 32])) }
 }
+
+@Test func huggingFaceErrorsNameTheFile() throws {
+    let url = fixtures.appendingPathComponent("clip_tiny_hf.safetensors")
+    var tensors = try SafeTensorsFile(url: url).tensors()
+    tensors["text_model.final_layer_norm.bias"] = nil
+    let damaged = FileManager.default.temporaryDirectory.appendingPathComponent("clip_tiny_hf_damaged.safetensors")
+    try SafeTensors.write(tensors, to: damaged)
+    defer { try? FileManager.default.removeItem(at: damaged) }
+    #expect { try CLIP(file: damaged, headWidth: headWidth) } throws: {
+        "\($0)".contains(damaged.path) && "\($0)".contains("ln_final.bias")
+    }
+}

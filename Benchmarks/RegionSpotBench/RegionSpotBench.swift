@@ -13,6 +13,7 @@ struct RegionSpotBench: ParsableCommand {
             GEMMPeak.self,
             AttentionBenchmark.self,
             ImagingBenchmark.self,
+            KernelsBenchmark.self,
         ]
     )
 

@@ -14,6 +14,7 @@ struct RegionSpotBench: ParsableCommand {
             AttentionBenchmark.self,
             ImagingBenchmark.self,
             KernelsBenchmark.self,
+            EvalBenchmark.self,
         ]
     )
 

@@ -118,6 +118,12 @@ def make_decode_fixtures():
     add("gray.jpg", encode(gray, "JPEG", quality=90))
     add("progressive.jpg", encode(base, "JPEG", quality=80, progressive=True))
     add("cmyk.jpg", encode(base.convert("CMYK"), "JPEG", quality=95))
+    # Damaged entropy-coded data with intact markers: libjpeg warns and decodes anyway, and
+    # Pillow ignores the warnings; so do we (silently).
+    damaged = bytearray(encode(base, "JPEG", quality=90))
+    scan = damaged.index(b"\xff\xda") + 14
+    damaged[scan + 40:scan + 60] = bytes(range(1, 21))
+    add("damaged_scan.jpg", bytes(damaged))
     with_restarts = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(base), cv2.COLOR_RGB2BGR),
                                  [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_RST_INTERVAL, 2])[1].tobytes()
     add("restarts.jpg", with_restarts)

@@ -37,8 +37,8 @@ cv::Mat oriented(const cv::Mat &image, int orientation) {
 cv::Mat decodeStored(const Probe &info, const uint8_t *data, size_t size, bool &bgr) {
     bgr = false;
     const cvision_header &header = info.header;
-    if (header.format == CVISION_FORMAT_JPEG && header.channels == 4)
-        return decodeCMYKJPEG(data, size, header.width, header.height);
+    if (header.format == CVISION_FORMAT_JPEG)
+        return decodeJPEG(data, size, header.width, header.height, header.channels);
     if (header.format == CVISION_FORMAT_BMP && header.bit_depth == 16)
         return decodeBMP16(data, size, header.width, header.height);
     // Pillow opens 16-bit grayscale PNG as mode I;16, whose convert("RGB") clips at 255;

@@ -62,8 +62,9 @@ struct Probe {
 
 Probe probe(const uint8_t *data, size_t size);
 
-/// A four-component JPEG as RGB, converted as Pillow's CMYK;I + convert("RGB") (JPEGCMYK.cpp).
-cv::Mat decodeCMYKJPEG(const uint8_t *data, size_t size, int width, int height);
+/// A JPEG as gray (1 component) or RGB; CMYK converted as Pillow's CMYK;I + convert("RGB")
+/// (JPEGDecoder.cpp).
+cv::Mat decodeJPEG(const uint8_t *data, size_t size, int width, int height, int components);
 
 /// A 16-bit BMP as RGB, expanded as Pillow's BGR;15 / BGR;16 unpackers (BMP16.cpp).
 cv::Mat decodeBMP16(const uint8_t *data, size_t size, int width, int height);

@@ -1,8 +1,9 @@
-// CMYK and YCCK JPEGs decoded through libjpeg directly, converted as Pillow does.
-//
-// OpenCV converts CMYK to BGR inside its JPEG reader with its own rounding; Pillow reads the
-// samples as inverted ("CMYK;I", Adobe's convention, which it always assumes) and converts
-// with `cmyk2rgb`. Matching it needs the raw samples, so this path bypasses cv::imdecode.
+// JPEG decoded through libjpeg directly (the library OpenCV's reader wraps), for two reasons:
+// - libjpeg prints its warnings (corrupt data, extraneous bytes) to stderr from OpenCV's
+//   reader; here they are silenced, and ignored as Pillow ignores them.
+// - OpenCV converts CMYK to BGR with its own rounding; Pillow reads the samples as inverted
+//   ("CMYK;I", Adobe's convention, which it always assumes) and converts with `cmyk2rgb`.
+// Decoder settings are libjpeg's defaults (ISLOW IDCT, fancy upsampling), as in both.
 #include "Shim.hpp"
 
 #include <csetjmp>
@@ -32,9 +33,11 @@ inline int mulDiv255(int a, int b) {
     return ((t >> 8) + t) >> 8;
 }
 
-/// Decodes into `rgb` (width × height × 3); returns false with `message` set on a libjpeg error.
-/// No C++ object with a destructor lives between setjmp and libjpeg's longjmp.
-bool decode(const uint8_t *data, size_t size, int width, int height, uint8_t *rgb, uint8_t *row, char *message) {
+/// Decodes into `pixels` (width × height × `channels`, gray or RGB); returns false with
+/// `message` set on a libjpeg error. No C++ object with a destructor lives between setjmp and
+/// libjpeg's longjmp.
+bool decode(const uint8_t *data, size_t size, int width, int height, int channels, uint8_t *pixels, uint8_t *row,
+            char *message) {
     jpeg_decompress_struct info;
     ErrorManager errors;
     info.err = jpeg_std_error(&errors.base);
@@ -49,15 +52,22 @@ bool decode(const uint8_t *data, size_t size, int width, int height, uint8_t *rg
     jpeg_create_decompress(&info);
     jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
     jpeg_read_header(&info, TRUE);
-    info.out_color_space = JCS_CMYK;
+    bool cmyk = info.num_components == 4;
+    info.out_color_space = cmyk ? JCS_CMYK : channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
     jpeg_start_decompress(&info);
-    if (int(info.output_width) != width || int(info.output_height) != height || info.output_components != 4) {
+    if (int(info.output_width) != width || int(info.output_height) != height ||
+        info.output_components != (cmyk ? 4 : channels)) {
         std::snprintf(message, JMSG_LENGTH_MAX, "libjpeg output differs from the frame header");
         jpeg_destroy_decompress(&info);
         return false;
     }
     while (info.output_scanline < info.output_height) {
-        uint8_t *target = rgb + size_t(info.output_scanline) * width * 3;
+        uint8_t *target = pixels + size_t(info.output_scanline) * width * channels;
+        if (!cmyk) {
+            JSAMPROW rows[1] = {target};
+            jpeg_read_scanlines(&info, rows, 1);
+            continue;
+        }
         JSAMPROW rows[1] = {row};
         jpeg_read_scanlines(&info, rows, 1);
         for (int x = 0; x < width; x++) {
@@ -77,13 +87,14 @@ bool decode(const uint8_t *data, size_t size, int width, int height, uint8_t *rg
 
 }  // namespace
 
-cv::Mat decodeCMYKJPEG(const uint8_t *data, size_t size, int width, int height) {
-    cv::Mat rgb(height, width, CV_8UC3);
-    std::vector<uint8_t> row(size_t(width) * 4);
+cv::Mat decodeJPEG(const uint8_t *data, size_t size, int width, int height, int components) {
+    int channels = components == 1 ? 1 : 3;
+    cv::Mat pixels(height, width, CV_8UC(channels));
+    std::vector<uint8_t> row(components == 4 ? size_t(width) * 4 : 0);
     char message[JMSG_LENGTH_MAX];
-    if (!decode(data, size, width, height, rgb.data, row.data(), message))
+    if (!decode(data, size, width, height, channels, pixels.data, row.data(), message))
         fail(CVISION_CORRUPT, std::string("libjpeg: ") + message);
-    return rgb;
+    return pixels;
 }
 
 }  // namespace cvision

@@ -28,6 +28,7 @@ let package = Package(
 
         // Libraries, each depending only on those above it.
         .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+        .target(name: "Checkpoints", dependencies: ["Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
@@ -35,17 +36,18 @@ let package = Package(
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
-            "Tensors", "ZeroMQ", "Imaging", "Evaluation",
+            "Tensors", "Checkpoints", "ZeroMQ", "Imaging", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
-            "Tensors", "Imaging", "Evaluation",
+            "Tensors", "Checkpoints", "Imaging", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 
         // Tests: one target per library, plus end-to-end tests of the executable.
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),

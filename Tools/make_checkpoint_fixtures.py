@@ -193,7 +193,34 @@ def deflated_checkpoint():
             target.writestr(copy, source.read(info.filename))
 
 
+def bench_checkpoints():
+    """Full-size benchmark inputs (git-ignored): SAM ViT-B's state dict with random weights, as
+    torch.save writes it and as safetensors, plus OpenAI CLIP ViT-B/16 as a TorchScript archive
+    with fp16 weights, like the published ViT-B-16.pt."""
+    import importlib.util
+    from segment_anything import sam_model_registry
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Benchmarks", "out", "io")
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    state = sam_model_registry["vit_b"]().state_dict()
+    torch.save(state, os.path.join(out, "sam_vit_b.pth"))
+    save_file({k: v.contiguous() for k, v in state.items()}, os.path.join(out, "sam_vit_b.safetensors"))
+    # clip/__init__.py needs pkg_resources; load clip/model.py on its own.
+    path = os.path.join(importlib.util.find_spec("clip").submodule_search_locations[0], "model.py")
+    spec = importlib.util.spec_from_file_location("openai_clip_model", path)
+    clip_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(clip_model)
+    model = clip_model.CLIP(512, 224, 12, 768, 16, 77, 49408, 512, 8, 12)  # ViT-B/16's build_model numbers
+    # Traced in fp32 (CPU has no fp16 convolution), then converted as OpenAI's convert_weights does.
+    traced = torch.jit.trace(model.eval(), (torch.zeros(1, 3, 224, 224), torch.zeros(1, 77, dtype=torch.long)))
+    traced.half().save(os.path.join(out, "clip_vit_b16.pt"))
+
+
 def main():
+    import sys
+    if "--bench" in sys.argv:
+        bench_checkpoints()
+        return
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)
     regionspot_checkpoint()

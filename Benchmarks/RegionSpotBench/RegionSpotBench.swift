@@ -11,6 +11,7 @@ struct RegionSpotBench: ParsableCommand {
         abstract: "RegionSpot benchmarks (run through Benchmarks/*.sh to compare with the references).",
         subcommands: [
             GEMMPeak.self,
+            IOBenchmark.self,
             AttentionBenchmark.self,
             ImagingBenchmark.self,
             KernelsBenchmark.self,

@@ -31,17 +31,19 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
+        .target(name: "RegionSpot", dependencies: ["Tensors", "Imaging", "CLIP", "SAM", "Evaluation"], swiftSettings: optimized),
+        .target(name: "CLIP", dependencies: ["Tensors", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
+        .target(name: "SAM", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
-        .target(name: "CLIP", dependencies: ["Tensors"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
-            "Tensors", "Checkpoints", "ZeroMQ", "Imaging", "Evaluation",
+            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
-            "Tensors", "Checkpoints", "Imaging", "Evaluation",
+            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 
@@ -49,7 +51,9 @@ let package = Package(
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors", "Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17

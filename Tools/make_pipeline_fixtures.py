@@ -21,7 +21,7 @@ test assembles the full bundle from them. Weights are stored as F16 and the refe
 fp32 with exactly those rounded values.
 
     .venv-ref/bin/python Tools/make_pipeline_fixtures.py          # Tests/RegionSpotTests/Fixtures/pipeline
-    .venv-ref/bin/python Tools/make_pipeline_fixtures.py --bench  # ViT-B SAM + ViT-B/16 CLIP bundle in Benchmarks/out
+    .venv-ref/bin/python Tools/make_pipeline_fixtures.py --bench  # ViT-B SAM + ViT-B/16 CLIP bundle in Benchmarks/out/pipeline
 """
 import argparse
 import importlib.util
@@ -324,12 +324,64 @@ def tiny(out):
     print("wrote", out, "rows used:", len(used), "top-1:", result["probs"].argmax(-1).tolist())
 
 
+BENCH_VOCABULARY = ["person", "bicycle", "car", "dog", "cat", "traffic light", "bench", "umbrella", "bottle",
+                    "cup", "chair", "laptop", "book", "clock", "vase", "potted plant", "kite", "skateboard",
+                    "pizza", "teddy bear"]
+
+
+def bench(out):
+    """Full-size random ViT-B SAM + ViT-B/16 CLIP (CLIP_400M) + fusion D=768 bundle, an image and boxes."""
+    from segment_anything import sam_model_registry
+    model_py = load_openai_module("model")
+    g = torch.Generator().manual_seed(768)
+    sam = sam_model_registry["vit_b"](checkpoint=None).eval()
+    randomize(sam, g)
+    clip_model = model_py.CLIP(embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768,
+                               vision_patch_size=16, context_length=77, vocab_size=49408,
+                               transformer_width=512, transformer_heads=8, transformer_layers=12).eval()
+    randomize(clip_model, g)
+    with torch.no_grad():
+        clip_model.logit_scale.fill_(4.6052)
+    fusion = build_fusion(token_dim=256, d_model=768, text_dim=512, ffn=2048)
+    randomize(fusion, g)
+    bundle = os.path.join(out, "bundle")
+    os.makedirs(bundle, exist_ok=True)
+    f32 = lambda m: {k: v.detach().float().contiguous() for k, v in m.state_dict().items()}
+    save_file(f32(sam), os.path.join(bundle, "sam_vit_b.safetensors"))
+    save_file(f32(clip_model), os.path.join(bundle, "clip_vit_b16.safetensors"))
+    save_file(f32(fusion), os.path.join(bundle, "fusion_clip400m.safetensors"))
+    with open(os.path.join(bundle, "regionspot.json"), "w") as f:
+        json.dump({"format": "regionspot-bundle", "version": 1, "name": "random ViT-B SAM + ViT-B/16 CLIP",
+                   "sam": {"weights": "sam_vit_b.safetensors"},
+                   "clip": {"weights": "clip_vit_b16.safetensors", "input_size": 224},
+                   "fusion": {"weights": "fusion_clip400m.safetensors"}}, f, indent=1)
+    rng = np.random.default_rng(11)
+    h, w = 480, 640
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 0.4, yy * 0.5, (xx + yy) * 0.2], axis=-1)
+    image = np.clip(base + rng.integers(0, 40, size=(h, w, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(image).save(os.path.join(out, "image.png"))
+    for n in (10, 100):
+        x0 = rng.uniform(0, w - 40, n); y0 = rng.uniform(0, h - 40, n)
+        x1 = np.minimum(w, x0 + rng.uniform(20, 300, n)); y1 = np.minimum(h, y0 + rng.uniform(20, 300, n))
+        boxes = np.stack([x0, y0, x1, y1], axis=1).round(1)
+        with open(os.path.join(out, f"boxes_{n}.json"), "w") as f:
+            json.dump({"boxes": boxes.tolist(), "scores": rng.uniform(0.05, 1, n).round(3).tolist()}, f)
+    with open(os.path.join(out, "vocabulary.txt"), "w") as f:
+        f.write("\n".join(BENCH_VOCABULARY) + "\n")
+    print("wrote", out)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=OUT)
+    parser.add_argument("--bench", action="store_true", help="full-size bundle into Benchmarks/out/pipeline")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    tiny(args.out)
+    if args.bench:
+        bench(os.path.join(ROOT, "Benchmarks", "out", "pipeline"))
+    else:
+        tiny(args.out)
 
 
 if __name__ == "__main__":

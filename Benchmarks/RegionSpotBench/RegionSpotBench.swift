@@ -16,6 +16,7 @@ struct RegionSpotBench: ParsableCommand {
             ImagingBenchmark.self,
             KernelsBenchmark.self,
             EvalBenchmark.self,
+            PipelineBenchmark.self,
         ]
     )
 

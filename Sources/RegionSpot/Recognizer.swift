@@ -146,7 +146,7 @@ public final class Recognizer: Sendable {
         let thread = Thread {
             side.set(Result {
                 let t0 = DispatchTime.now()
-                let tokens = try vision.tokenMap(Self.clipInput(image, size: size))
+                let tokens = try vision.tokenMap(CLIPPreprocessing.squashed(image, size: size))
                 let t1 = DispatchTime.now()
                 let classes = try classEmbeddings.embeddings(for: vocabulary)
                 return (tokens.reshaped([tokens.dim(-2), tokens.dim(-1)]), classes, seconds(t0, t1), seconds(t1, .now()))
@@ -183,20 +183,6 @@ public final class Recognizer: Sendable {
         timings.fusion = seconds(t2, .now())
         timings.total = seconds(start, .now())
         return Recognition(regions: regions, probabilities: probabilities, timings: timings)
-    }
-
-    /// The image as CLIP sees it in RegionSpot (`predictor.resize_norm`): [0,1] floats squashed to
-    /// size×size with `F.interpolate(bilinear, align_corners=False)`, then OpenAI's mean/std.
-    public static func clipInput(_ image: RGBImage, size: Int) -> Tensor {
-        var x = image.tensor(range: .unit).interpolated(height: size, width: size, mode: .bilinear)
-        let mean: [Float] = [0.48145466, 0.4578275, 0.40821073], std: [Float] = [0.26862954, 0.26130258, 0.27577711]
-        let plane = size * size
-        x.withUnsafeMutableBufferPointer { p in
-            for c in 0..<3 {
-                for i in (c * plane)..<((c + 1) * plane) { p[i] = (p[i] - mean[c]) / std[c] }
-            }
-        }
-        return x
     }
 
     /// Mask token 0 of each prompt ([B, masks, E] → [B, E]): RegionSpot's region feature.

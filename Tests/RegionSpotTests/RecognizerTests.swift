@@ -1,3 +1,4 @@
+import CLIP
 import Foundation
 import Imaging
 import Testing
@@ -55,7 +56,7 @@ struct RecognizerTests {
         let image = try RGBImage(contentsOf: Self.fixtures.appendingPathComponent("image.png"))
 
         // Stage by stage, so a failure points at the part that drifted.
-        let clipTokens = try recognizer.vision.tokenMap(Recognizer.clipInput(image, size: recognizer.clipInputSize))
+        let clipTokens = try recognizer.vision.tokenMap(CLIPPreprocessing.squashed(image, size: recognizer.clipInputSize))
         let expectedClip = try expected.tensor(named: "clip_features")
         #expect(maxDifference(clipTokens.reshaped(expectedClip.shape), expectedClip) < 1e-4)
         let classes = try recognizer.classEmbeddings(for: request.vocabulary)

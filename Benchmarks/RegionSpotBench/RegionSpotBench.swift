@@ -17,6 +17,7 @@ struct RegionSpotBench: ParsableCommand {
             KernelsBenchmark.self,
             EvalBenchmark.self,
             PipelineBenchmark.self,
+            CLIPBenchmark.self,
         ]
     )
 

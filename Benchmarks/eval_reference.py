@@ -29,8 +29,9 @@ def main():
             keys = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
             metrics = dict(zip(keys, (float(v) for v in e.stats)))
     wall = time.time() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("reference: wall %.2f s, peak RSS %.0f MB, AP %.6f" % (wall, peak, metrics["AP"]))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    print("reference: wall %.2f s, cpu %.2f s, peak RSS %.0f MB, AP %.6f" % (wall, cpu, peak, metrics["AP"]))
     print("reference metrics: " + json.dumps(metrics))
 
 

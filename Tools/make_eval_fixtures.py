@@ -4,6 +4,10 @@
 Run with the reference venv (lvis-api git master installed, pycocotools 2.0.11):
     .venv-ref/bin/python Tools/make_eval_fixtures.py
 
+PyPI's lvis 0.5.3 calls np.float and fails on numpy 2; install a checkout of lvis-api master
+(commit 7d7f07d) unpacked into .venv-ref/src/lvis-api instead:
+    .venv-ref/bin/pip install --no-build-isolation --no-deps -e .venv-ref/src/lvis-api
+
 Everything is drawn from a seeded generator, so reruns give identical files. The synthetic
 sets cover: tied scores, images with more than 300 detections, negative and not-exhaustive
 categories, categories without ground truth, every area range, zero-area records, polygons

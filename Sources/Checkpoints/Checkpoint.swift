@@ -12,11 +12,31 @@ public enum Checkpoint {
     /// The checkpoint's tensors as Float32. With `stripPrefix` (e.g. `"model."`), only keys
     /// under that prefix are kept, with the prefix removed.
     public static func read(_ url: URL, stripPrefix: String? = nil) throws -> [String: Tensor] {
-        try readStored(url, stripPrefix: stripPrefix).mapValues(\.floatTensor)
+        let (archive, tensors) = try open(url, stripPrefix: stripPrefix)
+        var result: [String: Tensor] = [:]
+        for (name, key, tensor) in tensors {
+            result[name] = try archive.withStorageBytes(tensor.storage) { bytes in
+                try tensor.floatTensor(storageBytes: bytes, key: key, file: url.path)
+            }
+        }
+        return result
     }
 
     /// The checkpoint's tensors in their stored dtypes.
     public static func readStored(_ url: URL, stripPrefix: String? = nil) throws -> [String: CheckpointTensor] {
+        let (archive, tensors) = try open(url, stripPrefix: stripPrefix)
+        var result: [String: CheckpointTensor] = [:]
+        for (name, key, tensor) in tensors {
+            result[name] = try archive.withStorageBytes(tensor.storage) { bytes in
+                try tensor.materialize(storageBytes: bytes, key: key, file: url.path)
+            }
+        }
+        return result
+    }
+
+    /// The decoded archive and its tensors as (output name, full key, view), prefix applied;
+    /// a tensor reachable twice (TorchScript shares modules) is listed once.
+    private static func open(_ url: URL, stripPrefix: String?) throws -> (StorageArchive, [(String, String, TorchTensor)]) {
         let file = url.path
         let archive: StorageArchive
         let mapping: MappedFile
@@ -37,19 +57,18 @@ public enum Checkpoint {
 
         var found: [(key: String, tensor: TorchTensor)] = []
         try flatten(archive.root, prefix: "", into: &found, classes: archive.moduleClasses, depth: 0, file: file)
-        var result: [String: CheckpointTensor] = [:]
+        var seen: Set<String> = []
+        var tensors: [(String, String, TorchTensor)] = []
         for (key, tensor) in found {
             var name = key
             if let stripPrefix, !stripPrefix.isEmpty {
                 guard key.hasPrefix(stripPrefix) else { continue }
                 name = String(key.dropFirst(stripPrefix.count))
             }
-            guard result[name] == nil else { continue }  // a tensor reachable twice (TorchScript shares)
-            result[name] = try archive.withStorageBytes(tensor.storage) { bytes in
-                try tensor.materialize(storageBytes: bytes, key: key, file: file)
-            }
+            guard seen.insert(name).inserted else { continue }
+            tensors.append((name, key, tensor))
         }
-        return result
+        return (archive, tensors)
     }
 
     /// Collects tensors under dotted keys: dict keys, and for TorchScript modules the attribute

@@ -26,34 +26,23 @@ public struct CheckpointTensor: Sendable, Equatable {
 }
 
 extension TorchTensor {
+    /// The view as Float32; a contiguous view converts straight from the storage, with no
+    /// intermediate copy in the stored dtype.
+    func floatTensor(storageBytes data: UnsafeRawBufferPointer, key: String, file: String) throws -> Tensor {
+        let count = try validate(storageBytes: data, key: key, file: file)
+        guard isContiguous else { return try materialize(storageBytes: data, key: key, file: file).floatTensor }
+        let source = data.baseAddress.map { $0 + offset * storage.dtype.byteSize }
+        return Tensor(shape: shape) { buffer in
+            if count > 0, let source { storage.dtype.convert(source, count: count, to: buffer.baseAddress!) }
+        }
+    }
+
     /// Copies the view's elements, in row-major order, out of its storage's bytes.
     func materialize(storageBytes data: UnsafeRawBufferPointer, key: String, file: String) throws -> CheckpointTensor {
-        func bad(_ reason: String) -> CheckpointError { .badTensor(file: file, key: key, reason: reason) }
+        let count = try validate(storageBytes: data, key: key, file: file)
         let size = storage.dtype.byteSize
-        guard shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }), offset >= 0 else {
-            throw bad("negative size, stride or offset (size \(shape), stride \(strides), offset \(offset))")
-        }
-        guard storage.count >= 0, data.count >= storage.count * size else {
-            throw bad("storage '\(storage.key)' holds \(data.count) bytes, its \(storage.count) \(storage.dtype.rawValue) elements need \(storage.count * size)")
-        }
-        var count = 1
-        for dimension in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-            guard !overflow else { throw bad("size \(shape) overflows") }
-            count = product
-        }
         guard count > 0 else { return CheckpointTensor(dtype: storage.dtype, shape: shape, bytes: []) }
-        var last = offset
-        for (dimension, stride) in zip(shape, strides) {
-            let (reach, overflow) = (dimension - 1).multipliedReportingOverflow(by: stride)
-            guard !overflow, last <= Int.max - reach else { throw bad("strides \(strides) overflow") }
-            last += reach
-        }
-        guard last < storage.count else {
-            throw bad("view (offset \(offset), size \(shape), stride \(strides)) reaches element \(last) of a \(storage.count)-element storage")
-        }
-
-        var bytes = [UInt8](repeating: 0, count: count * size)
+        var bytes = [UInt8](unsafeUninitializedCapacity: count * size) { _, initialized in initialized = count * size }
         let base = data.baseAddress!
         bytes.withUnsafeMutableBytes { out in
             let destination = out.baseAddress!
@@ -85,6 +74,36 @@ extension TorchTensor {
             }
         }
         return CheckpointTensor(dtype: storage.dtype, shape: shape, bytes: bytes)
+    }
+
+    /// Checks the view against its storage; returns its element count.
+    private func validate(storageBytes data: UnsafeRawBufferPointer, key: String, file: String) throws -> Int {
+        func bad(_ reason: String) -> CheckpointError { .badTensor(file: file, key: key, reason: reason) }
+        let size = storage.dtype.byteSize
+        guard shape.allSatisfy({ $0 >= 0 }), strides.allSatisfy({ $0 >= 0 }), offset >= 0 else {
+            throw bad("negative size, stride or offset (size \(shape), stride \(strides), offset \(offset))")
+        }
+        guard storage.count >= 0, data.count >= storage.count * size else {
+            throw bad("storage '\(storage.key)' holds \(data.count) bytes, its \(storage.count) \(storage.dtype.rawValue) elements need \(storage.count * size)")
+        }
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { throw bad("size \(shape) overflows") }
+            count = product
+        }
+        guard count > 0 else { return 0 }
+        var last = offset
+        for (dimension, stride) in zip(shape, strides) {
+            let (reach, overflow) = (dimension - 1).multipliedReportingOverflow(by: stride)
+            guard !overflow, last <= Int.max - reach else { throw bad("strides \(strides) overflow") }
+            last += reach
+        }
+        guard last < storage.count else {
+            throw bad("view (offset \(offset), size \(shape), stride \(strides)) reaches element \(last) of a \(storage.count)-element storage")
+        }
+
+        return count
     }
 
     /// Row-major contiguous, ignoring the strides of size-1 dimensions (which never move).

@@ -73,6 +73,13 @@ func checkpointError(_ body: () throws -> Void) -> CheckpointError? {
         try expectMatchesPyTorch("views.pth", expected: "views_expected.safetensors")
     }
 
+    @Test func floatReadAgreesWithStoredRead() throws {
+        for name in ["views.pth", "clip_scripted.pt", "mobile_sam_legacy.pt", "sam_deflated.pth"] {
+            let url = fixtures.appendingPathComponent(name)
+            #expect(try Checkpoint.read(url) == Checkpoint.readStored(url).mapValues(\.floatTensor), "\(name)")
+        }
+    }
+
     @Test func convertWritesSafetensors() throws {
         let output = try temporaryFile("clip.safetensors")
         let summary = try Checkpoint.convert(fixtures.appendingPathComponent("clip_scripted.pt"), to: output)

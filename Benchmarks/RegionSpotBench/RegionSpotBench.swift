@@ -12,6 +12,7 @@ struct RegionSpotBench: ParsableCommand {
         subcommands: [
             GEMMPeak.self,
             IOBenchmark.self,
+            SAMBenchmark.self,
             AttentionBenchmark.self,
             ImagingBenchmark.self,
             KernelsBenchmark.self,

@@ -14,6 +14,13 @@ public struct BinaryMask: Sendable, Equatable {
         precondition(pixels.count == width * height, "mask \(width)x\(height) needs \(width * height) pixels, got \(pixels.count)")
         (self.width, self.height, self.pixels) = (width, height, pixels)
     }
+
+    /// 0/1 bytes in column-major (Fortran) order, the layout COCO RLE encodes (`Evaluation.RLE(mask:height:width:)`).
+    public var columnMajorBytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        for y in 0..<height { for x in 0..<width where pixels[y * width + x] { out[x * height + y] = 1 } }
+        return out
+    }
 }
 
 enum MaskPostprocess {

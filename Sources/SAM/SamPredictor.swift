@@ -10,7 +10,8 @@ public struct SamPredictor: Sendable {
     public let model: Sam
     public let transform: ResizeLongestSide
     /// Prompts per decoder pass: bounds memory (each prompt carries its own copy of the image tokens).
-    public var batchSize: Int = 16
+    public var batchSize: Int = SamPredictor.defaultBatchSize
+    public static let defaultBatchSize = 4
     let densePE: Tensor
     let noMask: Tensor
 

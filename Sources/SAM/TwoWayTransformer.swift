@@ -60,6 +60,111 @@ struct DecoderAttention: Sendable {
     func callAsFunction(q: Tensor, k: Tensor, v: Tensor, batch: Int) -> Tensor {
         attend(q: qProj(q), k: kProj(k), v: vProj(v), batch: batch)
     }
+
+    // MARK: Few tokens against many image tokens, per prompt
+    //
+    // With T ≈ 7 tokens and N = 4096 image tokens, projecting the image side (N×E×inner per
+    // projection) costs more than folding the projection into the token side: scores and outputs
+    // are then GEMMs of N×E against H·T columns. Same arithmetic up to rounding order.
+
+    /// Token→image: tokens q [B, T, E] (with PE) attend to image keys k [B, N, E] (with PE), values v [B, N, E].
+    func tokenToImage(q: Tensor, k: Tensor, v: Tensor) -> Tensor {
+        let (batch, t, e) = (q.shape[0], q.shape[1], q.shape[2]), n = k.dim(-2)
+        let inner = qProj.outputs, hd = inner / heads, rows = heads * t
+        let qp = qProj(q)  // [B, T, inner]
+        let scale = 1 / Float(hd).squareRoot()
+        var out = Tensor(shape: [batch, t, inner])
+        var folded = Tensor(shape: [rows, e]), scores = Tensor(shape: [rows, n]), mixed = Tensor(shape: [rows, e])
+        for b in 0..<batch {
+            // Q'_h = scale · Qp_h · Wk_h: [T, E] per head, stacked [H·T, E]. q·b_k is the same for every key: it cancels in the softmax.
+            qp.withUnsafeBufferPointer { qpp in kProj.weight.withUnsafeBufferPointer { w in folded.withUnsafeMutableBufferPointer { f in
+                for h in 0..<heads {
+                    GEMM.serial(m: t, n: e, k: hd, a: qpp.baseAddress! + b * t * inner + h * hd, lda: inner,
+                                b: w.baseAddress! + h * hd * e, ldb: e, c: f.baseAddress! + h * t * e, ldc: e, alpha: scale)
+                }
+            } } }
+            k.withUnsafeBufferPointer { kp in folded.withUnsafeBufferPointer { f in scores.withUnsafeMutableBufferPointer { sp in
+                GEMM.sgemm(m: rows, n: n, k: e, a: f.baseAddress!, lda: e, b: kp.baseAddress! + (k.count == n * e ? 0 : b * n * e), ldb: e, transB: true,
+                           c: sp.baseAddress!, ldc: n)
+            } } }
+            let p = scores.softmax()
+            // P·V = (P·X)·Wvᵀ + b_v, since each row of P sums to 1.
+            v.withUnsafeBufferPointer { vp in p.withUnsafeBufferPointer { pp in mixed.withUnsafeMutableBufferPointer { m in
+                GEMM.sgemm(m: rows, n: e, k: n, a: pp.baseAddress!, lda: n, b: vp.baseAddress! + (v.count == n * e ? 0 : b * n * e), ldb: e,
+                           c: m.baseAddress!, ldc: e)
+            } } }
+            mixed.withUnsafeBufferPointer { m in vProj.weight.withUnsafeBufferPointer { w in out.withUnsafeMutableBufferPointer { o in
+                for h in 0..<heads {
+                    let target = o.baseAddress! + b * t * inner + h * hd
+                    for i in 0..<t { for j in 0..<hd { target[i * inner + j] = vProj.bias?.scalars[h * hd + j] ?? 0 } }
+                    GEMM.serial(m: t, n: hd, k: e, a: m.baseAddress! + h * t * e, lda: e,
+                                b: w.baseAddress! + h * hd * e, ldb: e, transB: true, c: target, ldc: inner, beta: 1)
+                }
+            } } }
+        }
+        return outProj(out)
+    }
+
+    /// Image→token: image queries (with PE) attend to tokens k [B, T, E] (with PE), values v [B, T, E].
+    /// `imageQ` [N, inner] is the image queries already projected (shared by all prompts), or nil to
+    /// fold q_proj into the keys from `image` [B, N, E]. Returns [B, N, E].
+    func imageToToken(image: Tensor?, imageQ: Tensor?, k: Tensor, v: Tensor) -> Tensor {
+        let (batch, t, e) = (k.shape[0], k.shape[1], k.shape[2])
+        let inner = qProj.outputs, hd = inner / heads, cols = heads * t
+        let n = imageQ?.shape[0] ?? image!.dim(-2)
+        let scale = 1 / Float(hd).squareRoot()
+        let kp = kProj(k), vp = vProj(v)  // [B, T, inner]
+        var out = Tensor(shape: [batch, n, e], unsafeUninitialized: { _ in })
+        var scores = Tensor(shape: [n, cols]), folded = Tensor(shape: [cols, e]), keyBias = [Float](repeating: 0, count: cols)
+        for b in 0..<batch {
+            kp.withUnsafeBufferPointer { kpp in scores.withUnsafeMutableBufferPointer { sp in
+                if let imageQ {
+                    imageQ.withUnsafeBufferPointer { q in
+                        for h in 0..<heads {
+                            GEMM.sgemm(m: n, n: t, k: hd, a: q.baseAddress! + h * hd, lda: inner,
+                                       b: kpp.baseAddress! + b * t * inner + h * hd, ldb: inner, transB: true,
+                                       c: sp.baseAddress! + h * t, ldc: cols, alpha: scale)
+                        }
+                    }
+                } else {
+                    // K'_h = scale · Kp_h · Wq_h [T, E]; the query bias adds scale · b_q,h · k per key column.
+                    qProj.weight.withUnsafeBufferPointer { w in folded.withUnsafeMutableBufferPointer { f in
+                        for h in 0..<heads {
+                            GEMM.serial(m: t, n: e, k: hd, a: kpp.baseAddress! + b * t * inner + h * hd, lda: inner,
+                                        b: w.baseAddress! + h * hd * e, ldb: e, c: f.baseAddress! + h * t * e, ldc: e, alpha: scale)
+                            for j in 0..<t {
+                                var dot: Float = 0
+                                for c in 0..<hd { dot += (qProj.bias?.scalars[h * hd + c] ?? 0) * kpp[(b * t + j) * inner + h * hd + c] }
+                                keyBias[h * t + j] = scale * dot
+                            }
+                        }
+                    } }
+                    let imageOffset = image!.count == n * e ? 0 : b * n * e
+                    for r in 0..<n { (sp.baseAddress! + r * cols).update(from: keyBias, count: cols) }
+                    image!.withUnsafeBufferPointer { x in folded.withUnsafeBufferPointer { f in
+                        GEMM.sgemm(m: n, n: cols, k: e, a: x.baseAddress! + imageOffset, lda: e, b: f.baseAddress!, ldb: e, transB: true,
+                                   c: sp.baseAddress!, ldc: cols, beta: 1)
+                    } }
+                }
+            } }
+            let p = scores.reshaped([n * heads, t]).softmax()  // each head's T columns
+            // Σ_h A_h · (V_h · Wout_hᵀ): V'_h [T, E] stacked [H·T, E], one GEMM of K = H·T.
+            vp.withUnsafeBufferPointer { vpp in outProj.weight.withUnsafeBufferPointer { w in folded.withUnsafeMutableBufferPointer { f in
+                for h in 0..<heads {
+                    GEMM.serial(m: t, n: e, k: hd, a: vpp.baseAddress! + b * t * inner + h * hd, lda: inner,
+                                b: w.baseAddress! + h * hd, ldb: inner, transB: true, c: f.baseAddress! + h * t * e, ldc: e)
+                }
+            } } }
+            p.withUnsafeBufferPointer { pp in folded.withUnsafeBufferPointer { f in out.withUnsafeMutableBufferPointer { o in
+                let target = o.baseAddress! + b * n * e
+                outProj.bias!.withUnsafeBufferPointer { bias in
+                    for r in 0..<n { (target + r * e).update(from: bias.baseAddress!, count: e) }
+                }
+                GEMM.sgemm(m: n, n: e, k: cols, a: pp.baseAddress!, lda: cols, b: f.baseAddress!, ldb: e, c: target, ldc: e, beta: 1)
+            } } }
+        }
+        return out
+    }
 }
 
 /// `TwoWayAttentionBlock`: self-attention of the tokens, token→image and image→token cross-attention.
@@ -103,16 +208,15 @@ struct TwoWayAttentionBlock: Sendable {
         let keysWithPE = sharedKeyProjections == nil ? keys.adding(broadcast: keyPE) : keys
         var q = queries.adding(queryPE)
         let k2i = sharedKeyProjections.map { crossAttnTokenToImage.attend(q: crossAttnTokenToImage.qProj(q), k: $0.tokenToImageK, v: $0.tokenToImageV, batch: batch) }
-            ?? crossAttnTokenToImage(q: q, k: keysWithPE, v: keys, batch: batch)
+            ?? crossAttnTokenToImage.tokenToImage(q: q, k: keysWithPE, v: keys)
         queries.addInPlace(k2i)
         queries = norm2(queries)
         queries.addInPlace(mlp(queries))
         queries = norm3(queries)
 
         q = queries.adding(queryPE)
-        let imageQ = sharedKeyProjections?.imageToTokenQ ?? crossAttnImageToToken.qProj(keysWithPE)
-        let i2t = crossAttnImageToToken.attend(q: imageQ, k: crossAttnImageToToken.kProj(q), v: crossAttnImageToToken.vProj(queries), batch: batch)
-        var newKeys = i2t  // [B, N, E]
+        var newKeys = crossAttnImageToToken.imageToToken(image: sharedKeyProjections == nil ? keysWithPE : nil,
+                                                         imageQ: sharedKeyProjections?.imageToTokenQ, k: q, v: queries)  // [B, N, E]
         newKeys.addInPlace(keys)  // keys broadcast when shared
         return (queries, norm4(newKeys))
     }
@@ -168,7 +272,7 @@ public struct TwoWayTransformer: Sendable {
         }
         let q = queries.adding(tokens)
         let k = keys.adding(broadcast: state.imagePE)
-        queries.addInPlace(finalAttnTokenToImage(q: q, k: k, v: keys, batch: tokens.shape[0]))
+        queries.addInPlace(finalAttnTokenToImage.tokenToImage(q: q, k: k, v: keys))
         return (normFinalAttn(queries), keys)
     }
 }

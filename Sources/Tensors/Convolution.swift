@@ -55,8 +55,7 @@ extension Tensor {
         return Tensor(shape: outShape) { out in
             guard out.count > 0 else { return }
             // Y[(o, dy, dx), y·W + x] = weightᵀ · X, then interleave Y into the doubled grid.
-            var products = [Float](repeating: 0, count: outputs * 4 * plane)
-            products.withUnsafeMutableBufferPointer { y in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: outputs * 4 * plane) { y in
                 scalars.withUnsafeBufferPointer { x in
                     weight.scalars.withUnsafeBufferPointer { w in
                         let y = y.baseAddress!, o = out.baseAddress!

@@ -93,5 +93,5 @@ if nboxes > 0:
 PY
 }
 
-run_model vit_b "$OUT/sam_vit_b_random.safetensors" 100 --gemm-peak
-run_model tinyvit "$OUT/mobile_sam_random.safetensors" 0
+[ "${MODELS:-vit_b tinyvit}" = tinyvit ] || run_model vit_b "$OUT/sam_vit_b_random.safetensors" 100 --gemm-peak
+run_model tinyvit "$OUT/mobile_sam_random.safetensors" "${TINYVIT_BOXES:-100}"

@@ -60,7 +60,9 @@ struct SAMBenchmark: ParsableCommand {
             }
         }
         if let out {
-            try NPY.write(embedded.embedding, to: URL(fileURLWithPath: out).appendingPathComponent("image_embedding.npy"))
+            let dir = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            try NPY.write(embedded.embedding, to: dir.appendingPathComponent("image_embedding.npy"))
         }
         if gemmPeak {
             print(String(format: "ours gemm-peak %.1f GFLOP/s", GEMMThroughput.measure(size: 1024, seconds: 2)))

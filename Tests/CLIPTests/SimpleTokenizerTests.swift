@@ -43,3 +43,20 @@ let sharedTokenizer: SimpleTokenizer = try! SimpleTokenizer.bundled()
     #expect(throws: Gzip.DecodeError.self) { try Gzip.decompress([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0xff]) }
     #expect(throws: Gzip.DecodeError.self) { try Gzip.decompress([1, 2, 3]) }
 }
+
+@Test func huggingFaceVocabularyFilesGiveTheSameIds() throws {
+    // vocab.json + merges.txt as Hugging Face ships them, derived from the bundled vocabulary.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clip-hf-vocab-\(getpid())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let tokenizer = sharedTokenizer
+    let table = Dictionary(uniqueKeysWithValues: tokenizer.vocabulary.enumerated().map { ($0.element, $0.offset) })
+    try JSONSerialization.data(withJSONObject: table).write(to: directory.appendingPathComponent("vocab.json"))
+    let text = String(decoding: try Gzip.decompress([UInt8](Data(contentsOf: try BundledVocabulary.url()))), as: UTF8.self)
+    let merges = text.split(separator: "\n", omittingEmptySubsequences: false)[1...48894]
+    try ("#version: 0.2\n" + merges.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("merges.txt"), atomically: true, encoding: .utf8)
+    let hf = try SimpleTokenizer(vocabJSON: directory.appendingPathComponent("vocab.json"), mergesFile: directory.appendingPathComponent("merges.txt"))
+    for text in ["a photo of a traffic light.", "it's 2024 — naïve café, 東京!", "<|startoftext|>x"] {
+        #expect(hf.encode(text) == tokenizer.encode(text))
+    }
+}

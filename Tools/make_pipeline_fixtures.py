@@ -324,9 +324,8 @@ def tiny(out):
     print("wrote", out, "rows used:", len(used), "top-1:", result["probs"].argmax(-1).tolist())
 
 
-BENCH_VOCABULARY = ["person", "bicycle", "car", "dog", "cat", "traffic light", "bench", "umbrella", "bottle",
-                    "cup", "chair", "laptop", "book", "clock", "vase", "potted plant", "kite", "skateboard",
-                    "pizza", "teddy bear"]
+# Five classes: the 405 prompts through the text tower are timed once, apart from the per-image figures.
+BENCH_VOCABULARY = ["person", "dog", "traffic light", "cup", "teddy bear"]
 
 
 def bench(out):

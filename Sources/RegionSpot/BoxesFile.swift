@@ -33,14 +33,14 @@ public struct BoxesFile: Sendable, Equatable {
                 throw fail(location, "expected a box [x0, y0, x1, y1], got \(Self.describe(value))")
             }
             return try array.enumerated().map { i, element in
-                guard let number = element as? NSNumber, !(element is Bool), number.doubleValue.isFinite else {
+                guard let number = element as? NSNumber, number.doubleValue.isFinite else {
                     throw fail("\(location)[\(i)]", "expected a finite number, got \(Self.describe(element))")
                 }
                 return number.floatValue
             }
         }
         func score(_ value: Any, at location: String) throws -> Float {
-            guard let number = value as? NSNumber, !(value is Bool), number.doubleValue.isFinite else {
+            guard let number = value as? NSNumber, number.doubleValue.isFinite else {
                 throw fail(location, "expected a finite number, got \(Self.describe(value))")
             }
             return number.floatValue

@@ -61,7 +61,8 @@ struct RecognizerTests {
         #expect(maxDifference(clipTokens.reshaped(expectedClip.shape), expectedClip) < 1e-4)
         let classes = try recognizer.classEmbeddings(for: request.vocabulary)
         #expect(maxDifference(classes, try expected.tensor(named: "class_embeddings")) < 1e-4)
-        #expect(abs(recognizer.logitScale - Foundation.exp(4.6052)) < 1e-3)  // exp(CLIP logit_scale)
+        let storedScale = try SafeTensorsFile(url: Self.fixtures.appendingPathComponent("clip_parts.safetensors")).tensor(named: "logit_scale")
+        #expect(recognizer.logitScale == Foundation.exp(storedScale.scalars[0]))  // exp(CLIP logit_scale)
 
         let result = try recognizer.recognize(image: image, boxes: request.boxes, boxScores: request.scores,
                                               vocabulary: request.vocabulary, topK: request.top_k, masks: true)

@@ -62,7 +62,9 @@ public enum FastMath {
         var i = 0
         let raw = UnsafeRawPointer(pointer)
         while i + Vector.scalarCount <= count {
-            best = pointwiseMax(best, raw.loadUnaligned(fromByteOffset: i * 4, as: Vector.self))
+            let value = raw.loadUnaligned(fromByteOffset: i * 4, as: Vector.self)
+            // Not pointwiseMax: carried across iterations it compiles to a scalar loop.
+            best.replace(with: value, where: value .> best)
             i += Vector.scalarCount
         }
         var result = best.max()

@@ -27,12 +27,13 @@ let package = Package(
         .target(name: "CVision", cxxSettings: openCVFlags, linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
 
         // Libraries, each depending only on those above it.
+        .target(name: "Compression", swiftSettings: optimized),
         .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimized),
-        .target(name: "Checkpoints", dependencies: ["Tensors"], swiftSettings: optimized),
+        .target(name: "Checkpoints", dependencies: ["Compression", "Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Imaging", "CLIP", "SAM", "Evaluation"], swiftSettings: optimized),
-        .target(name: "CLIP", dependencies: ["Tensors", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
+        .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
 
@@ -49,10 +50,11 @@ let package = Package(
 
         // Tests: one target per library, plus end-to-end tests of the executable.
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Tensors", "Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import Compression
 
 /// OpenAI CLIP's byte-level BPE tokenizer (`clip/simple_tokenizer.py` and `clip.tokenize`).
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import Compression
 import Tensors
 
 /// A read-only zip archive over a memory-mapped file: the central directory (ZIP64 included,

@@ -1,12 +1,30 @@
 /// Raw DEFLATE decompression (RFC 1951), after zlib's `puff.c`: small and obviously correct
-/// rather than fast. PyTorch stores checkpoint entries uncompressed; this only serves archives
-/// someone re-zipped with compression.
-enum Inflate {
-    struct Failure: Error { let reason: String }
+/// rather than fast. Serves deflated zip entries in checkpoints (PyTorch itself stores them
+/// uncompressed) and, through `Gzip`, the CLIP tokenizer's vocabulary.
+public enum Inflate {
+    public struct Failure: Error, CustomStringConvertible {
+        public let reason: String
+        public init(reason: String) { self.reason = reason }
+        public var description: String { "inflate: \(reason)" }
+    }
 
-    static func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
+    /// Decompresses one DEFLATE stream, failing if it inflates past `expectedSize` bytes.
+    public static func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(max(0, min(expectedSize, 1 << 30)))
+        _ = try decompress(input, appendingTo: &output, limit: expectedSize)
+        return output
+    }
+
+    /// Decompresses one DEFLATE stream starting at `input[0]`, appending to `output` (at most
+    /// `limit` bytes). Returns the number of input bytes the stream took, up to its last whole byte,
+    /// so a container format (gzip) can read what follows.
+    @discardableResult
+    public static func decompress(_ input: UnsafeRawBufferPointer, appendingTo output: inout [UInt8], limit: Int = .max) throws -> Int {
         var state = State(input: input)
-        state.output.reserveCapacity(max(0, min(expectedSize, 1 << 30)))
+        swap(&state.output, &output)
+        defer { swap(&state.output, &output) }
+        let start = state.output.count
         var last = false
         while !last {
             last = try state.bits(1) == 1
@@ -14,15 +32,15 @@ enum Inflate {
             case 0: try state.stored()
             case 1: try state.codes(literal: fixed.literal, distance: fixed.distance)
             case 2: try state.dynamic()
-            default: throw Failure(reason: "invalid deflate block type")
+            default: throw Failure(reason: "invalid deflate block type 3")
             }
-            if state.output.count > expectedSize { throw Failure(reason: "inflates past the declared size \(expectedSize)") }
+            if state.output.count - start > limit { throw Failure(reason: "inflates past the declared size \(limit)") }
         }
-        return state.output
+        return state.position - state.bitCount / 8
     }
 
     /// Canonical Huffman decoding table: code counts per length and symbols in code order.
-    struct Huffman {
+    private struct Huffman {
         var counts = [Int](repeating: 0, count: 16)
         var symbols: [Int]
 

@@ -284,6 +284,16 @@ def make_resize_fixtures():
         (1, 1, "noise", 22, 7, 5, "bicubic"),
         (999, 7, "noise", 23, 3, 13, "bilinear"),            # extreme ratios both ways
         (257, 129, "noise", 24, 255, 131, "bicubic"),        # nearly identity: negative lobes, clipping
+        # Pillow 13 runs the vertical pass first when the height shrinks by more than twice as many
+        # pixels as the width (the rounded 8-bit intermediate makes the order visible):
+        (29, 61, "noise", 25, 20, 42, "bicubic"),            # CLIP's portrait case: 19 > 2·9, vertical first
+        (30, 60, "noise", 26, 28, 20, "bilinear"),           # vertical first
+        (17, 45, "noise", 27, 23, 12, "bicubic"),            # vertical first, width upscaled
+        (40, 50, "noise", 28, 35, 40, "bilinear"),           # 10 = 2·5: still horizontal first
+        (40, 50, "noise", 29, 35, 39, "bicubic"),            # 11 > 2·5: vertical first
+        (13, 9, "noise", 30, 31, 22, "bilinear"),            # odd upscale both ways
+        (23, 19, "noise", 31, 11, 41, "bicubic"),            # width down, height up
+        (61, 29, "noise", 32, 42, 20, "bicubic"),            # landscape twin of CLIP's case: horizontal first
     ]
     for sw, sh, kind, seed, tw, th, filter_name in specs:
         source = pattern(sw, sh, kind, seed)

@@ -33,7 +33,8 @@ public enum PILFilter: Sendable {
 extension RGBImage {
     /// Pillow's `Image.resize((width, height), filter)` on an RGB image, bit for bit: separable
     /// convolution whose support grows with the downscale factor (antialiasing), 22-bit
-    /// fixed-point weights, horizontal pass then vertical, each rounded and clipped to 8 bits.
+    /// fixed-point weights, two passes each rounded and clipped to 8 bits: horizontal then vertical,
+    /// or vertical first when the height shrinks by more than twice the width's shrink (Pillow 13).
     public func pilResized(width: Int, height: Int, filter: PILFilter = .bilinear) -> RGBImage {
         precondition(width > 0 && height > 0, "resize target \(width)x\(height) must be positive")
         let result = pixels.withUnsafeBufferPointer {
@@ -100,6 +101,17 @@ enum PILResample {
         precondition(source.count == width * height * channels)
         if width == toWidth && height == toHeight { return Array(source) }
         let vertical = coefficients(inSize: height, outSize: toHeight, filter: filter)
+        // Pillow ≥ 13 (`ImagingResampleInner`) runs the vertical pass first when the height shrinks
+        // by more than twice as many pixels as the width does. The 8-bit intermediate is rounded,
+        // so the order changes the result.
+        if height - toHeight > 0 && height - toHeight > (width - toWidth) * 2 {
+            let temporary = convolveRows(source, width: width, channels: channels, coefficients: vertical, rowOffset: 0, outRows: toHeight)
+            guard width != toWidth else { return temporary }
+            let horizontal = coefficients(inSize: width, outSize: toWidth, filter: filter)
+            return temporary.withUnsafeBufferPointer {
+                convolveColumns($0, width: width, channels: channels, coefficients: horizontal, rows: 0..<toHeight, outWidth: toWidth)
+            }
+        }
         guard width != toWidth else {
             return convolveRows(source, width: width, channels: channels, coefficients: vertical, rowOffset: 0, outRows: toHeight)
         }

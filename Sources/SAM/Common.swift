@@ -122,25 +122,12 @@ extension Tensor {
 func tokensToPlanes(_ x: Tensor, height: Int, width: Int) -> Tensor {
     let channels = x.dim(-1), n = height * width
     precondition(x.count == n * channels, "tokensToPlanes: \(x.shape) is not \(height)×\(width) tokens")
-    return Tensor(shape: [channels, height, width]) { out in
-        x.withUnsafeBufferPointer { src in
-            Parallel.forEachChunk(channels, minimumPerChunk: 8) { range in
-                for c in range { for t in 0..<n { out[c * n + t] = src[t * channels + c] } }
-            }
-        }
-    }
+    return x.reshaped([n, channels]).transposed().reshaped([channels, height, width])
 }
 
 /// planes [C, H, W] → tokens [H·W, C].
 func planesToTokens(_ x: Tensor) -> Tensor {
-    let channels = x.shape[0], n = x.count / channels
-    return Tensor(shape: [n, channels]) { out in
-        x.withUnsafeBufferPointer { src in
-            Parallel.forEachChunk(n, minimumPerChunk: 256) { range in
-                for t in range { for c in 0..<channels { out[t * channels + c] = src[c * n + t] } }
-            }
-        }
-    }
+    x.reshaped([x.shape[0], -1]).transposed()
 }
 
 /// The image encoders' neck (ViT and TinyViT alike): 1×1 conv (no bias) → LayerNorm2d → 3×3 conv

@@ -156,13 +156,7 @@ final class ZipStorageArchive: StorageArchive {
               case let .global(type) = fields[1], case let .string(key) = fields[2], case let .int(count) = fields[4] else {
             throw CheckpointError.notACheckpoint(file: file, reason: "unexpected persistent id \(id)")
         }
-        guard let dtype = StorageTypes.dtype(String(type.dropFirst("torch.".count))) else {
-            throw CheckpointError.unsupportedStorage(file: file, type: type)
-        }
-        if let storage = cache[key] { return .storage(storage) }
-        let storage = TorchStorage(dtype: dtype, key: key, count: count)
-        cache[key] = storage
-        return .storage(storage)
+        return try StorageTypes.storage(type: type, key: key, count: count, file: file, cache: &cache)
     }
 
     func withStorageBytes<R>(_ storage: TorchStorage, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {

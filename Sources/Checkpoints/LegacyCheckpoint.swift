@@ -63,13 +63,7 @@ final class LegacyCheckpoint: StorageArchive {
         guard case .none = fields[5] else {
             throw CheckpointError.notACheckpoint(file: file, reason: "legacy storage views (torch < 0.4) are not supported")
         }
-        guard let dtype = StorageTypes.dtype(String(type.dropFirst("torch.".count))) else {
-            throw CheckpointError.unsupportedStorage(file: file, type: type)
-        }
-        if let storage = cache[key] { return .storage(storage) }
-        let storage = TorchStorage(dtype: dtype, key: key, count: count)
-        cache[key] = storage
-        return .storage(storage)
+        return try StorageTypes.storage(type: type, key: key, count: count, file: file, cache: &cache)
     }
 
     func withStorageBytes<R>(_ storage: TorchStorage, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {

@@ -382,6 +382,18 @@ struct Unpickler {
 
 /// PyTorch's legacy typed-storage class names.
 enum StorageTypes {
+    /// The storage a persistent id names, one object per key (views of one storage share it).
+    static func storage(type: String, key: String, count: Int, file: String,
+                        cache: inout [String: TorchStorage]) throws -> PickleValue {
+        guard let dtype = dtype(String(type.dropFirst("torch.".count))) else {
+            throw CheckpointError.unsupportedStorage(file: file, type: type)
+        }
+        if let storage = cache[key] { return .storage(storage) }
+        let storage = TorchStorage(dtype: dtype, key: key, count: count)
+        cache[key] = storage
+        return .storage(storage)
+    }
+
     static func dtype(_ name: String) -> TensorDType? {
         switch name {
         case "FloatStorage": return .f32

@@ -11,10 +11,14 @@ import Glibc
 /// its SSE3 "Prescott" kernels, about 5× slower than the AVX2/AVX-512 ones. OpenBLAS reads
 /// `OPENBLAS_CORETYPE` only when it is loaded, so `selectKernel` (called first thing by the
 /// executable) picks the best kernel the CPU supports, proves it computes correctly in a child
-/// process, and re-executes the program with it. The user's own `OPENBLAS_CORETYPE` wins.
+/// process, and re-executes the program with it. An inherited `OPENBLAS_CORETYPE` is replaced
+/// when the CPU runs a better kernel: environments often pin a conservative one (e.g. Haswell on
+/// an AVX-512 machine, 0.58× the GEMM throughput). `REGIONSPOT_BLAS_KERNEL` pins a kernel.
 public enum BLASRuntime {
-    /// The environment variable that lets a user pin a kernel (standard OpenBLAS name).
+    /// The variable OpenBLAS reads at load time to choose its kernel.
     public static let coreTypeVariable = "OPENBLAS_CORETYPE"
+    /// Pins a kernel for this program, bypassing selection (e.g. to compare or work around a bug).
+    public static let forceVariable = "REGIONSPOT_BLAS_KERNEL"
     /// Set on the re-executed process: the reason the kernel was chosen.
     static let reasonVariable = "REGIONSPOT_BLAS_REASON"
     /// Set on a probe child: verify the loaded kernel and exit 0 (correct) or 1.
@@ -22,6 +26,8 @@ public enum BLASRuntime {
 
     /// Kernels to try, best first, each with the CPU features it needs.
     public static let candidates: [(name: String, features: [String])] = [
+        // Cooperlake is SkylakeX plus bf16 kernels (same sgemm); listed so its detection is kept.
+        ("Cooperlake", ["avx512_bf16", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"]),
         ("SkylakeX", ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma"]),
         ("Haswell", ["avx2", "fma"]),
         ("Sandybridge", ["avx"]),
@@ -37,7 +43,7 @@ public enum BLASRuntime {
     /// Why the running kernel was chosen (set by `selectKernel`).
     public static var selectionReason: String {
         if let reason = ProcessInfo.processInfo.environment[reasonVariable] { return reason }
-        if ProcessInfo.processInfo.environment[coreTypeVariable] != nil { return "set by the user's \(coreTypeVariable)" }
+        if let inherited = ProcessInfo.processInfo.environment[coreTypeVariable] { return "\(coreTypeVariable)=\(inherited)" }
         return "OpenBLAS's own detection (kernel selection did not run in this process)"
     }
 
@@ -99,22 +105,32 @@ public enum BLASRuntime {
         if environment[probeVariable] != nil {
             exit(verifyKernel() ? 0 : 1)
         }
-        // Already chosen (by us before re-exec, or by the user): keep it.
-        if environment[reasonVariable] != nil || environment[coreTypeVariable] != nil { return }
-
+        // Already chosen by us before the re-exec: keep it.
+        if environment[reasonVariable] != nil { return }
         let current = coreName
+        if let forced = environment[forceVariable] {
+            let reason = "pinned by \(forceVariable)=\(forced)"
+            setenv(reasonVariable, reason, 1)
+            if forced.caseInsensitiveCompare(current) != .orderedSame {
+                setenv(coreTypeVariable, forced, 1)
+                reexec(arguments: arguments)
+            }
+            return
+        }
+        let inherited = environment[coreTypeVariable].map { "\(coreTypeVariable)=\($0) from the environment" }
         for kernel in supportedKernels() {
             if kernel.caseInsensitiveCompare(current) == .orderedSame {
-                setenv(reasonVariable, "OpenBLAS detected \(current), the best kernel this CPU supports", 1)
+                setenv(reasonVariable, "\(inherited ?? "OpenBLAS detected \(current)"): the best kernel this CPU supports", 1)
                 return
             }
             guard probe(kernel: kernel) else { continue }
             setenv(coreTypeVariable, kernel, 1)
-            setenv(reasonVariable, "OpenBLAS detected \(current); CPU supports \(kernel), verified on a test product", 1)
+            setenv(reasonVariable, "\(inherited.map { "replaces \($0)" } ?? "OpenBLAS detected \(current)"); "
+                   + "CPU supports \(kernel), verified on a test product; \(forceVariable) pins a kernel", 1)
             reexec(arguments: arguments)
-            return  // exec failed: go on with the detected kernel
+            return  // exec failed: go on with the loaded kernel
         }
-        setenv(reasonVariable, "no better kernel verified; OpenBLAS detected \(current)", 1)
+        setenv(reasonVariable, "no better kernel verified; running \(current)", 1)
     }
 
     /// Runs this executable in a child process with `kernel` loaded; true if its products are correct.

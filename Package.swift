@@ -24,11 +24,12 @@ let package = Package(
         // C shims over system libraries.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CMalloc"),
         .target(name: "CVision", cxxSettings: openCVFlags, linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
 
         // Libraries, each depending only on those above it.
         .target(name: "Compression", swiftSettings: optimized),
-        .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+        .target(name: "Tensors", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: optimized),
         .target(name: "Checkpoints", dependencies: ["Compression", "Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),

@@ -24,6 +24,7 @@ struct RegionSpotBench: ParsableCommand {
 
     static func main() {
         BLASRuntime.selectKernel()
+        Allocator.retainFreedMemory()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -39,25 +39,24 @@ struct LayerNorm: Sendable {
     /// On token layout [..., C]. SAM's `LayerNorm2d` over channels of [C, H, W] is this same
     /// operation on the tokens of that image (biased variance, eps 1e-6).
     func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
+
+    var parameters: FeedForward.Norm { FeedForward.Norm(weight: weight, bias: bias, eps: eps) }
 }
 
-/// `common.MLPBlock`: lin1 → activation → lin2 (GELU in the image encoder, ReLU in the decoder).
+/// `common.MLPBlock`: lin1 → activation → lin2 (GELU in the image encoder, ReLU in the decoder),
+/// always used as a residual, so it is applied as one: x += mlp(x).
 struct MLPBlock: Sendable {
-    enum Activation: Sendable { case gelu, relu }
-    let lin1: Linear
-    let lin2: Linear
-    let activation: Activation
+    let feedForward: FeedForward
 
-    init(_ loader: WeightLoader, dim: Int, activation: Activation) throws {
-        lin1 = try Linear(loader.scoped("lin1"), inputs: dim)
-        lin2 = try Linear(loader.scoped("lin2"), inputs: lin1.outputs, outputs: dim)
-        self.activation = activation
+    init(_ loader: WeightLoader, dim: Int, activation: FeedForward.Activation, norm: FeedForward.Norm? = nil) throws {
+        let lin1 = try Linear(loader.scoped("lin1"), inputs: dim)
+        let lin2 = try Linear(loader.scoped("lin2"), inputs: lin1.outputs, outputs: dim)
+        feedForward = FeedForward(fc1Weight: lin1.weight, fc1Bias: lin1.bias, fc2Weight: lin2.weight, fc2Bias: lin2.bias,
+                                  activation: activation, norm: norm)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let hidden = lin1(x)
-        return lin2(activation == .gelu ? hidden.gelu() : hidden.relu())
-    }
+    /// x += mlp(norm(x)), with the norm given at load (if any).
+    func addResidual(to x: inout Tensor) { feedForward.addResidual(to: &x) }
 }
 
 /// `mask_decoder.MLP`: `layers.{0..n-1}` with ReLU between them (optional sigmoid, unused by SAM).

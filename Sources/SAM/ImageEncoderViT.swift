@@ -73,7 +73,7 @@ public struct ImageEncoderViT: Sendable {
         precondition(pixels.shape == [3, c.imageSize, c.imageSize], "ImageEncoderViT: pixels \(pixels.shape), expected [3, \(c.imageSize), \(c.imageSize)]")
         var x = patchify(pixels, patch: c.patchSize).linear(weight: patchWeight, bias: patchBias)  // [g·g, C]
         x.addInPlace(posEmbed)
-        for block in blocks { x = block(x, grid: c.gridSize) }
+        for block in blocks { block(&x, grid: c.gridSize) }
         return neck(x, grid: c.gridSize)  // [out, g, g]
     }
 }
@@ -107,22 +107,20 @@ extension ImageEncoderViT {
     struct Block: Sendable {
         let norm1: LayerNorm
         let attention: RelPosAttention
-        let norm2: LayerNorm
-        let mlp: MLPBlock
+        let mlp: MLPBlock  // with norm2
         /// 0 for global attention.
         let windowSize: Int
 
         init(_ loader: WeightLoader, dim: Int, grid: Int) throws {
             norm1 = try LayerNorm(loader.scoped("norm1"), channels: dim, eps: 1e-6)
-            norm2 = try LayerNorm(loader.scoped("norm2"), channels: dim, eps: 1e-6)
             attention = try RelPosAttention(loader.scoped("attn"), dim: dim)
-            mlp = try MLPBlock(loader.scoped("mlp"), dim: dim, activation: .gelu)
+            let norm2 = try LayerNorm(loader.scoped("norm2"), channels: dim, eps: 1e-6)
+            mlp = try MLPBlock(loader.scoped("mlp"), dim: dim, activation: .gelu, norm: norm2.parameters)
             // The rel-pos table spans 2·size − 1 offsets: the window size, or the grid for global blocks.
             windowSize = attention.span >= grid ? 0 : attention.span
         }
 
-        func callAsFunction(_ x: Tensor, grid: Int) -> Tensor {
-            var x = x
+        func callAsFunction(_ x: inout Tensor, grid: Int) {
             let normed = norm1(x)
             if windowSize == 0 {
                 x.addInPlace(attention(normed, windows: 1, height: grid, width: grid))
@@ -132,8 +130,7 @@ extension ImageEncoderViT {
                                          height: windowSize, width: windowSize)
                 windowUnpartition(attended, grid: grid, window: windowSize, into: &x)  // adds, cropping the padding
             }
-            x.addInPlace(mlp(norm2(x)))
-            return x
+            mlp.addResidual(to: &x)
         }
     }
 
@@ -142,7 +139,7 @@ extension ImageEncoderViT {
         let qkv: Linear
         let proj: Linear
         let relPosH: Tensor  // [2·span − 1, hd]
-        let relPosW: Tensor
+        let relPosWReversed: Tensor  // rel_pos_w with its rows reversed: see DecomposedRelativePosition
         let heads: Int
         let span: Int
 
@@ -154,7 +151,10 @@ extension ImageEncoderViT {
                                                    reason: "expected [2·size − 1, head_dim] relative positions (use_rel_pos=True)")
             }
             relPosH = try loader.tensor("rel_pos_h", shape: table)
-            relPosW = try loader.tensor("rel_pos_w", shape: table)
+            let relPosW = try loader.tensor("rel_pos_w", shape: table)
+            relPosWReversed = Tensor(shape: table, scalars: (0..<table[0]).reversed().flatMap {
+                relPosW.scalars[($0 * table[1])..<(($0 + 1) * table[1])]
+            })
             heads = dim / table[1]
             span = (table[0] + 1) / 2
         }
@@ -167,12 +167,12 @@ extension ImageEncoderViT {
             let rows = windows * tokens
             // Σc q[c]·R[o, c] for every query and offset o, per head: [heads, n, 2·span − 1].
             let relH = relativeLogits(qkvOut, table: relPosH, rows: rows, dim: dim, headDim: headDim)
-            let relW = relativeLogits(qkvOut, table: relPosW, rows: rows, dim: dim, headDim: headDim)
+            let relW = relativeLogits(qkvOut, table: relPosWReversed, rows: rows, dim: dim, headDim: headDim)
             var out = Tensor(shape: [rows, dim], unsafeUninitialized: { _ in })
             qkvOut.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
                     for w in 0..<windows {
-                        let bias = DecomposedRelativePosition(relH: relH, relW: relW, rows: rows, firstRow: w * tokens,
+                        let bias = DecomposedRelativePosition(relH: relH, relWReversed: relW, rows: rows, firstRow: w * tokens,
                                                               width: width, span: span)
                         let base = q.baseAddress! + w * tokens * 3 * dim
                         Attention.compute(
@@ -205,10 +205,12 @@ extension ImageEncoderViT {
     }
 
     /// `add_decomposed_rel_pos` for equal query and key grids: bias[q, k] =
-    /// relH[q, qh − kh + span − 1] + relW[q, qw − kw + span − 1].
+    /// relH[q, qh − kh + span − 1] + relW[q, qw − kw + span − 1]. relW is stored with its
+    /// offsets reversed (index kw − qw + span − 1), so along a row of keys it is read forwards
+    /// and the inner loop is a contiguous vector add.
     struct DecomposedRelativePosition: AttentionBias {
         let relH: Tensor  // [heads, rows, 2·span − 1]
-        let relW: Tensor
+        let relWReversed: Tensor
         let rows: Int
         let firstRow: Int  // this window's first row in relH/relW
         let width: Int
@@ -217,19 +219,17 @@ extension ImageEncoderViT {
         func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
             let offsets = 2 * span - 1
             relH.withUnsafeBufferPointer { hTable in
-                relW.withUnsafeBufferPointer { wTable in
+                relWReversed.withUnsafeBufferPointer { wTable in
                     for (i, query) in queries.enumerated() {
                         let rowBase = (head * rows + firstRow + query) * offsets
-                        // Offsets reversed so that key kh reads hRow[-kh]: index qh − kh + span − 1.
-                        let hRow = hTable.baseAddress! + rowBase + query / width + span - 1
-                        let wRow = wTable.baseAddress! + rowBase + query % width + span - 1
+                        let hRow = hTable.baseAddress! + rowBase + query / width + span - 1  // hRow[-kh]
+                        let wRow = UnsafePointer(wTable.baseAddress! + rowBase + span - 1 - query % width)  // wRow[kw]
                         let target = tile + i * rowStride - keys.lowerBound
                         var key = keys.lowerBound
                         while key < keys.upperBound {
-                            let kh = key / width
-                            let rowEnd = min(keys.upperBound, (kh + 1) * width)
-                            let hValue = hRow[-kh]
-                            for k in key..<rowEnd { target[k] += hValue + wRow[-(k - kh * width)] }
+                            let kh = key / width, rowStart = kh * width
+                            let rowEnd = min(keys.upperBound, rowStart + width)
+                            FastMath.add(wRow + (key - rowStart), plus: hRow[-kh], to: target + key, count: rowEnd - key)
                             key = rowEnd
                         }
                     }

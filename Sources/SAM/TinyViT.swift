@@ -160,15 +160,16 @@ struct PatchMerging: Sendable {
 struct TinyViTBlock: Sendable {
     let attention: TinyViTAttention
     let localConv: ConvBN
-    let mlpNorm: LayerNorm
-    let fc1: Linear, fc2: Linear
+    let mlp: FeedForward  // mlp.norm → mlp.fc1 → GELU → mlp.fc2
 
     init(_ loader: WeightLoader, dim: Int) throws {
         attention = try TinyViTAttention(loader.scoped("attn"), dim: dim)
         localConv = try ConvBN(loader.scoped("local_conv"), padding: 1, groups: dim)
-        mlpNorm = try LayerNorm(loader.scoped("mlp.norm"), channels: dim, eps: 1e-5)
-        fc1 = try Linear(loader.scoped("mlp.fc1"), inputs: dim)
-        fc2 = try Linear(loader.scoped("mlp.fc2"), inputs: fc1.outputs, outputs: dim)
+        let norm = try LayerNorm(loader.scoped("mlp.norm"), channels: dim, eps: 1e-5)
+        let fc1 = try Linear(loader.scoped("mlp.fc1"), inputs: dim)
+        let fc2 = try Linear(loader.scoped("mlp.fc2"), inputs: fc1.outputs, outputs: dim)
+        mlp = FeedForward(fc1Weight: fc1.weight, fc1Bias: fc1.bias, fc2Weight: fc2.weight, fc2Bias: fc2.bias,
+                          activation: .gelu, norm: norm.parameters)
     }
 
     var windowSize: Int { attention.windowSize }
@@ -181,7 +182,7 @@ struct TinyViTBlock: Sendable {
         let attended = attention(windows, windows: (padded / ws) * (padded / ws))
         windowUnpartition(attended, grid: side, window: ws, into: &x)
         x = planesToTokens(localConv(tokensToPlanes(x, height: side, width: side)))
-        x.addInPlace(fc2(fc1(mlpNorm(x)).gelu()))
+        mlp.addResidual(to: &x)
         return x
     }
 }

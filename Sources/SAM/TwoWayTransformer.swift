@@ -211,7 +211,7 @@ struct TwoWayAttentionBlock: Sendable {
             ?? crossAttnTokenToImage.tokenToImage(q: q, k: keysWithPE, v: keys)
         queries.addInPlace(k2i)
         queries = norm2(queries)
-        queries.addInPlace(mlp(queries))
+        mlp.addResidual(to: &queries)
         queries = norm3(queries)
 
         q = queries.adding(queryPE)

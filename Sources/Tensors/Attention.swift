@@ -53,7 +53,7 @@ public struct DenseAttentionBias: AttentionBias {
 /// take a single pass. Work is spread over (head, query block) pairs.
 public enum Attention {
     /// Queries per tile and keys per tile: a 64×1024 score tile is 256 KiB, cache-resident.
-    public static let queryTile = 64
+    public static let queryTile = 256
     public static let keyTile = 1024
 
     /// Multi-head attention on PyTorch's layout after the in-projection: heads are contiguous

@@ -90,4 +90,20 @@ public enum FastMath {
             i += 1
         }
     }
+
+    /// target[i] += source[i] + constant for `count` values (attention biases built from tables).
+    @inline(__always)
+    public static func add(_ source: UnsafePointer<Float>, plus constant: Float, to target: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(target)
+        while i + Vector.scalarCount <= count {
+            let sum = to.loadUnaligned(fromByteOffset: i * 4, as: Vector.self) + from.loadUnaligned(fromByteOffset: i * 4, as: Vector.self) + constant
+            to.storeBytes(of: sum, toByteOffset: i * 4, as: Vector.self)
+            i += Vector.scalarCount
+        }
+        while i < count {
+            target[i] += source[i] + constant
+            i += 1
+        }
+    }
 }

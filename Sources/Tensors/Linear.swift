@@ -29,3 +29,43 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// self += input·Wᵀ + b, accumulated by the GEMM itself (beta = 1) so a residual costs no
+    /// temporary. input: [rows, in]; weight: [out, in]; self: [rows, out].
+    public mutating func addLinear(_ input: Tensor, weight: Tensor, bias: Tensor?) {
+        let inputs = input.dim(-1), outputs = weight.dim(0)
+        let rows = inputs == 0 ? 0 : input.count / inputs
+        precondition(weight.rank == 2 && weight.dim(1) == inputs && count == rows * outputs,
+                     "addLinear: \(input.shape) · \(weight.shape)ᵀ does not fit \(shape)")
+        guard rows > 0, inputs > 0 else { return }
+        withUnsafeMutableBufferPointer { out in
+            input.withUnsafeBufferPointer { a in
+                Tensor.accumulateLinear(a.baseAddress!, rows: rows, weight: weight, bias: bias, into: out.baseAddress!, parallel: true)
+            }
+        }
+    }
+
+    /// c[rows, out] += a[rows, in]·Wᵀ + b, split over workers or on the calling thread.
+    static func accumulateLinear(_ a: UnsafePointer<Float>, rows: Int, weight: Tensor, bias: Tensor?,
+                                 into c: UnsafeMutablePointer<Float>, parallel: Bool) {
+        let (outputs, inputs) = (weight.dim(0), weight.dim(1))
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                for row in 0..<rows {
+                    let target = c + row * outputs
+                    for j in 0..<outputs { target[j] += b[j] }
+                }
+            }
+        }
+        weight.withUnsafeBufferPointer { w in
+            if parallel {
+                GEMM.sgemm(m: rows, n: outputs, k: inputs, a: a, lda: inputs, b: w.baseAddress!, ldb: inputs, transB: true,
+                           c: c, ldc: outputs, beta: 1)
+            } else {
+                GEMM.serial(m: rows, n: outputs, k: inputs, a: a, lda: inputs, b: w.baseAddress!, ldb: inputs, transB: true,
+                            c: c, ldc: outputs, beta: 1)
+            }
+        }
+    }
+}

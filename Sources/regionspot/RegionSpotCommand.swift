@@ -19,6 +19,7 @@ struct RegionSpotCommand: ParsableCommand {
             Foundation.exit(1)
         }
         BLASRuntime.selectKernel()
+        Allocator.retainFreedMemory()
         do {
             var command = try parseAsRoot()
             try command.run()

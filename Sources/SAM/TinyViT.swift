@@ -193,7 +193,7 @@ struct TinyViTAttention: Sendable {
     let qkvWeight: Tensor  // rows regrouped to [q of all heads | k | v], as SAM lays them out
     let qkvBias: Tensor
     let proj: Linear
-    let biases: Tensor  // attention_biases [heads, ws·ws]
+    let bias: DenseAttentionBias  // attention_biases expanded to [heads, ws², ws²]
     let heads: Int
     let windowSize: Int
 
@@ -204,7 +204,7 @@ struct TinyViTAttention: Sendable {
             throw SAMError.inconsistentWeights(key: loader.key("attention_biases"), reason: "expected [heads, ws·ws]")
         }
         (heads, windowSize) = (biasShape[0], ws)
-        biases = try loader.tensor("attention_biases", shape: biasShape)
+        bias = Self.expandedBias(try loader.tensor("attention_biases", shape: biasShape), windowSize: ws)
         let w = try loader.tensor("qkv.weight", shape: [3 * dim, dim])
         let b = try loader.tensor("qkv.bias", shape: [3 * dim])
         // Reference: qkv.view(N, heads, 3·hd).split → row (h, part, j); regroup to (part, h, j).
@@ -229,7 +229,6 @@ struct TinyViTAttention: Sendable {
         let dim = qkvWeight.shape[1], hd = dim / heads, tokens = windowSize * windowSize
         let qkv = norm(x).linear(weight: qkvWeight, bias: qkvBias)
         var out = Tensor(shape: [windows * tokens, dim], unsafeUninitialized: { _ in })
-        let bias = WindowAttentionBias(biases: biases, windowSize: windowSize)
         qkv.withUnsafeBufferPointer { q in
             out.withUnsafeMutableBufferPointer { o in
                 for w in 0..<windows {
@@ -246,22 +245,19 @@ struct TinyViTAttention: Sendable {
     }
 }
 
-/// ab[h, i, j] = attention_biases[h, |ri − rj|·ws + |ci − cj|] (the closed form of attention_bias_idxs).
-struct WindowAttentionBias: AttentionBias {
-    let biases: Tensor
-    let windowSize: Int
-
-    func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
-        let ws = windowSize
-        biases.withUnsafeBufferPointer { b in
-            let table = b.baseAddress! + head * ws * ws
-            for (i, q) in queries.enumerated() {
-                let (qr, qc) = (q / ws, q % ws)
-                let row = tile + i * rowStride
-                for (j, k) in keys.enumerated() {
-                    row[j] += table[abs(qr - k / ws) * ws + abs(qc - k % ws)]
+extension TinyViTAttention {
+    /// ab[h, i, j] = attention_biases[h, |ri − rj|·ws + |ci − cj|] (the closed form of
+    /// attention_bias_idxs), expanded once at load so attention adds it row by row.
+    static func expandedBias(_ biases: Tensor, windowSize ws: Int) -> DenseAttentionBias {
+        let heads = biases.shape[0], tokens = ws * ws
+        var table = [Float](repeating: 0, count: heads * tokens * tokens)
+        for h in 0..<heads {
+            for q in 0..<tokens {
+                for k in 0..<tokens {
+                    table[(h * tokens + q) * tokens + k] = biases.scalars[h * tokens + abs(q / ws - k / ws) * ws + abs(q % ws - k % ws)]
                 }
             }
         }
+        return DenseAttentionBias(Tensor(shape: [heads, tokens, tokens], scalars: table))
     }
 }

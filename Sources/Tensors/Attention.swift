@@ -38,8 +38,7 @@ public struct DenseAttentionBias: AttentionBias {
         bias.withUnsafeBufferPointer { values in
             for (row, query) in queries.enumerated() {
                 let source = values.baseAddress! + headOffset + query * keyCount + keys.lowerBound
-                let target = tile + row * rowStride
-                for j in 0..<keys.count { target[j] += source[j] }
+                FastMath.add(source, plus: 0, to: tile + row * rowStride, count: keys.count)
             }
         }
     }

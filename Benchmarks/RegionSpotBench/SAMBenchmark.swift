@@ -51,6 +51,13 @@ struct SAMBenchmark: ParsableCommand {
                 decodeBest = min(decodeBest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
             }
             print(String(format: "ours decoder %d boxes %.3f s (with masks at full size)", boxes, decodeBest))
+            var tokensBest = Double.infinity
+            for _ in 0..<2 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try predictor.predict(boxes: list, on: embedded, masks: false)
+                tokensBest = min(tokensBest, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            print(String(format: "ours decoder, mask tokens and IoU only (RegionSpot without masks): %.3f s", tokensBest))
             if let out, let prediction {
                 let dir = URL(fileURLWithPath: out)
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

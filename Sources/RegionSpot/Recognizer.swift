@@ -166,7 +166,7 @@ public final class Recognizer: Sendable {
             return Recognition(regions: [], probabilities: Tensor(shape: [0, vocabulary.count]), timings: timings)
         }
         let t1 = DispatchTime.now()
-        let prediction = try predictor.predict(boxes: boxes, on: embedding, multimask: false)
+        let prediction = try predictor.predict(boxes: boxes, on: embedding, multimask: false, masks: masks)
         timings.samDecoder = seconds(t1, .now())
 
         let t2 = DispatchTime.now()

@@ -54,12 +54,14 @@ public struct MaskDecoder: Sendable {
         public var maskTokens: Tensor
         /// [B, numMaskTokens]
         public var iouPredictions: Tensor
-        /// [B, numMaskTokens, 4g, 4g]
-        public var lowResMasks: Tensor
+        /// [B, numMaskTokens, 4g, 4g], or nil when masks were not asked for.
+        public var lowResMasks: Tensor?
     }
 
     /// `predict_masks` for sparse embeddings [B, S, E]; all masks (select 0 for single-mask output, 1… for multimask).
-    func predictMasks(sparse: Tensor, state: ImageState) -> Output {
+    /// Without `masks`, the upscaling and hypernetworks (half the per-prompt work) are skipped:
+    /// mask tokens and IoU predictions do not depend on them.
+    func predictMasks(sparse: Tensor, state: ImageState, masks wantMasks: Bool = true) -> Output {
         let batch = sparse.shape[0], e = transformerDim, n = 1 + numMaskTokens
         let promptTokens = sparse.shape[1]
         // tokens = [iou_token, mask_tokens, sparse…] per prompt.
@@ -73,7 +75,6 @@ public struct MaskDecoder: Sendable {
             }
         }
         let (hs, src) = transformer(tokens: tokens, state: state.transformer)
-        let upscaled = upscaling(src, batch: batch, grid: state.gridSize)  // [B, (4g)², C/8] in pixel order
 
         var iouIn = Tensor(shape: [batch, e]), maskTokensOut = Tensor(shape: [batch, numMaskTokens, e])
         hs.withUnsafeBufferPointer { h in
@@ -85,6 +86,9 @@ public struct MaskDecoder: Sendable {
                 }
             }
         }
+        let iouPredictions = iouHead(iouIn)
+        guard wantMasks else { return Output(maskTokens: maskTokensOut, iouPredictions: iouPredictions, lowResMasks: nil) }
+        let upscaled = upscaling(src, batch: batch, grid: state.gridSize)  // [B, (4g)², C/8] in pixel order
         // hyper_in [B, masks, C/8]
         let lowChannels = upscaling.outChannels
         var hyperIn = Tensor(shape: [batch, numMaskTokens, lowChannels])
@@ -115,7 +119,7 @@ public struct MaskDecoder: Sendable {
             }
         }
         let side = 4 * state.gridSize
-        return Output(maskTokens: maskTokensOut, iouPredictions: iouHead(iouIn),
+        return Output(maskTokens: maskTokensOut, iouPredictions: iouPredictions,
                       lowResMasks: masks.reshaped([batch, numMaskTokens, side, side]))
     }
 }

@@ -56,16 +56,17 @@ public struct SamPredictor: Sendable {
         public var maskTokens: Tensor
         /// [B, numMaskTokens]
         public var iouPredictions: Tensor
-        /// [B, numMaskTokens, 4g, 4g]: all low-resolution mask logits.
-        public var lowResMasks: Tensor
+        /// [B, numMaskTokens, 4g, 4g]: all low-resolution mask logits (nil without `masks`).
+        public var lowResMasks: Tensor?
         /// Binary masks at the original size for the selected outputs: mask 0 per prompt, or masks 1…3
-        /// with `multimask` (prompt-major).
+        /// with `multimask` (prompt-major); empty without `masks`.
         public var masks: [BinaryMask]
     }
 
     /// `predict_torch` for boxes [x0, y0, x1, y1] and/or point sets in original image coordinates.
+    /// `masks: false` returns only the mask tokens and IoU predictions, at about half the cost.
     public func predict(boxes: [[Float]]? = nil, points: [[(x: Float, y: Float, label: PromptEncoder.PointLabel)]]? = nil,
-                        on image: ImageEmbedding, multimask: Bool = false) throws -> Prediction {
+                        on image: ImageEmbedding, multimask: Bool = false, masks wantMasks: Bool = true) throws -> Prediction {
         let (oh, ow) = image.originalSize
         let count = boxes?.count ?? points?.count ?? 0
         guard count > 0 else { throw SAMError.badInput(what: "prompts", reason: "no boxes or points given") }
@@ -84,12 +85,15 @@ public struct SamPredictor: Sendable {
             let range = start..<min(count, start + max(1, batchSize))
             let sparse = try model.promptEncoder.sparseEmbeddings(boxes: modelBoxes.map { Array($0[range]) },
                                                                   points: modelPoints.map { Array($0[range]) })
-            let out = model.maskDecoder.predictMasks(sparse: sparse, state: image.decoderState)
-            tokens.append(out.maskTokens); ious.append(out.iouPredictions); lowRes.append(out.lowResMasks)
-            masks += binaryMasks(out.lowResMasks, selected: multimask ? Array(1..<model.maskDecoder.numMaskTokens) : [0], image: image)
+            let out = model.maskDecoder.predictMasks(sparse: sparse, state: image.decoderState, masks: wantMasks)
+            tokens.append(out.maskTokens); ious.append(out.iouPredictions)
+            if let low = out.lowResMasks {
+                lowRes.append(low)
+                masks += binaryMasks(low, selected: multimask ? Array(1..<model.maskDecoder.numMaskTokens) : [0], image: image)
+            }
         }
         return Prediction(maskTokens: Tensor.concatenate(tokens), iouPredictions: Tensor.concatenate(ious),
-                          lowResMasks: Tensor.concatenate(lowRes), masks: masks)
+                          lowResMasks: lowRes.isEmpty ? nil : Tensor.concatenate(lowRes), masks: masks)
     }
 
     private func binaryMasks(_ lowRes: Tensor, selected: [Int], image: ImageEmbedding) -> [BinaryMask] {

@@ -108,6 +108,9 @@ struct DecoderAttention: Sendable {
     /// Image→token: image queries (with PE) attend to tokens k [B, T, E] (with PE), values v [B, T, E].
     /// `imageQ` [N, inner] is the image queries already projected (shared by all prompts), or nil to
     /// fold q_proj into the keys from `image` [B, N, E]. Returns [B, N, E].
+    ///
+    /// Scores are kept transposed, [H·T, N]: each image query's softmax over its T ≈ 7 tokens is
+    /// then a column of T rows, and runs as vector code along N instead of on 7-wide rows.
     func imageToToken(image: Tensor?, imageQ: Tensor?, k: Tensor, v: Tensor) -> Tensor {
         let (batch, t, e) = (k.shape[0], k.shape[1], k.shape[2])
         let inner = qProj.outputs, hd = inner / heads, cols = heads * t
@@ -115,19 +118,19 @@ struct DecoderAttention: Sendable {
         let scale = 1 / Float(hd).squareRoot()
         let kp = kProj(k), vp = vProj(v)  // [B, T, inner]
         var out = Tensor(shape: [batch, n, e], unsafeUninitialized: { _ in })
-        var scores = Tensor(shape: [n, cols]), folded = Tensor(shape: [cols, e]), keyBias = [Float](repeating: 0, count: cols)
+        var scores = Tensor(shape: [cols, n], unsafeUninitialized: { _ in }), folded = Tensor(shape: [cols, e])
         for b in 0..<batch {
             kp.withUnsafeBufferPointer { kpp in scores.withUnsafeMutableBufferPointer { sp in
                 if let imageQ {
                     imageQ.withUnsafeBufferPointer { q in
                         for h in 0..<heads {
-                            GEMM.sgemm(m: n, n: t, k: hd, a: q.baseAddress! + h * hd, lda: inner,
-                                       b: kpp.baseAddress! + b * t * inner + h * hd, ldb: inner, transB: true,
-                                       c: sp.baseAddress! + h * t, ldc: cols, alpha: scale)
+                            GEMM.sgemm(m: t, n: n, k: hd, a: kpp.baseAddress! + b * t * inner + h * hd, lda: inner,
+                                       b: q.baseAddress! + h * hd, ldb: inner, transB: true,
+                                       c: sp.baseAddress! + h * t * n, ldc: n, alpha: scale)
                         }
                     }
                 } else {
-                    // K'_h = scale · Kp_h · Wq_h [T, E]; the query bias adds scale · b_q,h · k per key column.
+                    // K'_h = scale · Kp_h · Wq_h [T, E]; the query bias adds scale · b_q,h · k to each key's row.
                     qProj.weight.withUnsafeBufferPointer { w in folded.withUnsafeMutableBufferPointer { f in
                         for h in 0..<heads {
                             GEMM.serial(m: t, n: e, k: hd, a: kpp.baseAddress! + b * t * inner + h * hd, lda: inner,
@@ -135,19 +138,18 @@ struct DecoderAttention: Sendable {
                             for j in 0..<t {
                                 var dot: Float = 0
                                 for c in 0..<hd { dot += (qProj.bias?.scalars[h * hd + c] ?? 0) * kpp[(b * t + j) * inner + h * hd + c] }
-                                keyBias[h * t + j] = scale * dot
+                                (sp.baseAddress! + (h * t + j) * n).update(repeating: scale * dot, count: n)
                             }
                         }
                     } }
                     let imageOffset = image!.count == n * e ? 0 : b * n * e
-                    for r in 0..<n { (sp.baseAddress! + r * cols).update(from: keyBias, count: cols) }
                     image!.withUnsafeBufferPointer { x in folded.withUnsafeBufferPointer { f in
-                        GEMM.sgemm(m: n, n: cols, k: e, a: x.baseAddress! + imageOffset, lda: e, b: f.baseAddress!, ldb: e, transB: true,
-                                   c: sp.baseAddress!, ldc: cols, beta: 1)
+                        GEMM.sgemm(m: cols, n: n, k: e, a: f.baseAddress!, lda: e, b: x.baseAddress! + imageOffset, ldb: e, transB: true,
+                                   c: sp.baseAddress!, ldc: n, beta: 1)
                     } }
                 }
             } }
-            let p = scores.reshaped([n * heads, t]).softmax()  // each head's T columns
+            scores.softmaxOverRows(groups: heads)  // each head's T rows, per image query
             // Σ_h A_h · (V_h · Wout_hᵀ): V'_h [T, E] stacked [H·T, E], one GEMM of K = H·T.
             vp.withUnsafeBufferPointer { vpp in outProj.weight.withUnsafeBufferPointer { w in folded.withUnsafeMutableBufferPointer { f in
                 for h in 0..<heads {
@@ -155,12 +157,13 @@ struct DecoderAttention: Sendable {
                                 b: w.baseAddress! + h * hd, ldb: inner, transB: true, c: f.baseAddress! + h * t * e, ldc: e)
                 }
             } } }
-            p.withUnsafeBufferPointer { pp in folded.withUnsafeBufferPointer { f in out.withUnsafeMutableBufferPointer { o in
+            scores.withUnsafeBufferPointer { pp in folded.withUnsafeBufferPointer { f in out.withUnsafeMutableBufferPointer { o in
                 let target = o.baseAddress! + b * n * e
                 outProj.bias!.withUnsafeBufferPointer { bias in
                     for r in 0..<n { (target + r * e).update(from: bias.baseAddress!, count: e) }
                 }
-                GEMM.sgemm(m: n, n: e, k: cols, a: pp.baseAddress!, lda: cols, b: f.baseAddress!, ldb: e, c: target, ldc: e, beta: 1)
+                GEMM.sgemm(m: n, n: e, k: cols, a: pp.baseAddress!, lda: n, transA: true, b: f.baseAddress!, ldb: e,
+                           c: target, ldc: e, beta: 1)
             } } }
         }
         return out

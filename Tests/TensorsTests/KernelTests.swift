@@ -141,3 +141,25 @@ import Testing
         #expect(maxRelativeError(y.scalars, expected) <= 1e-5)
     }
 }
+
+@Suite struct SoftmaxOverRowsTests {
+    /// Softmax over dim −2 of [groups, T, N] against the row softmax of the transposed matrix.
+    @Test func matchesRowSoftmaxOfTheTranspose() {
+        var generator = SplitMix64(seed: 41)
+        for (groups, t, n) in [(1, 1, 5), (8, 7, 4096), (3, 5, 37), (2, 16, 16), (4, 3, 1)] {
+            var x = Tensor.random([groups * t, n], in: -20...20, using: &generator)
+            var expected = [Double](repeating: 0, count: x.count)
+            for g in 0..<groups {
+                for c in 0..<n {
+                    let column = (0..<t).map { Double(x.scalars[(g * t + $0) * n + c]) }
+                    let top = column.max()!
+                    let weights = column.map { exp($0 - top) }
+                    let total = weights.reduce(0, +)
+                    for i in 0..<t { expected[(g * t + i) * n + c] = weights[i] / total }
+                }
+            }
+            x.softmaxOverRows(groups: groups)
+            #expect(maxRelativeError(x.scalars, expected, floor: 1e-30) <= 1e-5, "groups \(groups) T \(t) N \(n)")
+        }
+    }
+}

@@ -121,14 +121,17 @@ extension ImageEncoderViT {
         }
 
         func callAsFunction(_ x: inout Tensor, grid: Int) {
-            let normed = norm1(x)
+            // qkv of the real tokens only: a zero-padded token's qkv is the qkv bias.
+            let qkv = attention.qkv(norm1(x))  // [g·g, 3C]
             if windowSize == 0 {
-                x.addInPlace(attention(normed, windows: 1, height: grid, width: grid))
+                x.addLinear(attention.attend(qkv, windows: 1, height: grid, width: grid), weight: attention.proj.weight,
+                            bias: attention.proj.bias)
             } else {
-                let (windows, padded) = windowPartition(normed, grid: grid, window: windowSize)  // [nW·ws², C]
-                let attended = attention(windows, windows: (padded / windowSize) * (padded / windowSize),
-                                         height: windowSize, width: windowSize)
-                windowUnpartition(attended, grid: grid, window: windowSize, into: &x)  // adds, cropping the padding
+                let (windows, padded) = windowPartition(qkv, grid: grid, window: windowSize, padRow: attention.qkv.bias)
+                let attended = attention.attend(windows, windows: (padded / windowSize) * (padded / windowSize),
+                                                height: windowSize, width: windowSize)  // [nW·ws², C]
+                x.addLinear(windowMerge(attended, grid: grid, window: windowSize), weight: attention.proj.weight,
+                            bias: attention.proj.bias)
             }
             mlp.addResidual(to: &x)
         }
@@ -159,11 +162,11 @@ extension ImageEncoderViT {
             span = (table[0] + 1) / 2
         }
 
-        /// x: [windows·h·w, C], each window an h×w grid of tokens → [windows·h·w, C].
-        func callAsFunction(_ x: Tensor, windows: Int, height: Int, width: Int) -> Tensor {
+        /// qkv [windows·h·w, 3C], each window an h×w grid of tokens → attention output before
+        /// `proj`, [windows·h·w, C].
+        func attend(_ qkvOut: Tensor, windows: Int, height: Int, width: Int) -> Tensor {
             let dim = qkv.inputs, headDim = dim / heads, tokens = height * width
             precondition(height == span && width == span, "rel-pos tables are for \(span)×\(span), got \(height)×\(width)")
-            let qkvOut = qkv(x)  // [n, 3C]
             let rows = windows * tokens
             // Σc q[c]·R[o, c] for every query and offset o, per head: [heads, n, 2·span − 1].
             let relH = relativeLogits(qkvOut, table: relPosH, rows: rows, dim: dim, headDim: headDim)
@@ -184,7 +187,7 @@ extension ImageEncoderViT {
                     }
                 }
             }
-            return proj(out)
+            return out
         }
 
         /// Per head: unscaled q [rows, hd] (a column slice of qkv) · tableᵀ → [rows, 2·span − 1].
@@ -239,24 +242,26 @@ extension ImageEncoderViT {
     }
 }
 
-/// tokens [g·g, C] → zero-padded windows [nW·ws·ws, C] (bottom/right padding), and the padded size.
-func windowPartition(_ x: Tensor, grid: Int, window: Int) -> (Tensor, Int) {
+/// tokens [g·g, C] → windows [nW·ws·ws, C] padded at the bottom and right with `padRow` (zeros
+/// when nil), and the padded size.
+func windowPartition(_ x: Tensor, grid: Int, window: Int, padRow: Tensor? = nil) -> (Tensor, Int) {
     let channels = x.dim(-1)
     let padded = (grid + window - 1) / window * window
     let perSide = padded / window
+    let pad = padRow?.scalars ?? [Float](repeating: 0, count: channels)
+    precondition(pad.count == channels, "windowPartition: pad row of \(pad.count) for \(channels) channels")
     let out = Tensor(shape: [perSide * perSide * window * window, channels]) { out in
         x.withUnsafeBufferPointer { src in
-            Parallel.forEachChunk(perSide * perSide) { range in
-                for w in range {
-                    let (wy, wx) = (w / perSide, w % perSide)
-                    for ty in 0..<window {
-                        for tx in 0..<window {
-                            let (y, xx) = (wy * window + ty, wx * window + tx)
-                            let dst = out.baseAddress! + ((w * window + ty) * window + tx) * channels
-                            if y < grid && xx < grid {
-                                dst.update(from: src.baseAddress! + (y * grid + xx) * channels, count: channels)
-                            } else {
-                                dst.update(repeating: 0, count: channels)
+            pad.withUnsafeBufferPointer { pad in
+                Parallel.forEachChunk(perSide * perSide) { range in
+                    for w in range {
+                        let (wy, wx) = (w / perSide, w % perSide)
+                        for ty in 0..<window {
+                            for tx in 0..<window {
+                                let (y, xx) = (wy * window + ty, wx * window + tx)
+                                let dst = out.baseAddress! + ((w * window + ty) * window + tx) * channels
+                                let inside = y < grid && xx < grid
+                                dst.update(from: inside ? src.baseAddress! + (y * grid + xx) * channels : pad.baseAddress!, count: channels)
                             }
                         }
                     }
@@ -267,20 +272,18 @@ func windowPartition(_ x: Tensor, grid: Int, window: Int) -> (Tensor, Int) {
     return (out, padded)
 }
 
-/// Adds windows [nW·ws·ws, C] back onto tokens [g·g, C], dropping the padding.
-func windowUnpartition(_ windows: Tensor, grid: Int, window: Int, into x: inout Tensor) {
-    let channels = x.dim(-1)
+/// windows [nW·ws·ws, C] → tokens [g·g, C], dropping the padding.
+func windowMerge(_ windows: Tensor, grid: Int, window: Int) -> Tensor {
+    let channels = windows.dim(-1)
     let perSide = (grid + window - 1) / window
-    windows.withUnsafeBufferPointer { src in
-        x.withUnsafeMutableBufferPointer { dst in
-            let dstBase = dst.baseAddress!
+    return Tensor(shape: [grid * grid, channels]) { dst in
+        windows.withUnsafeBufferPointer { src in
             Parallel.forEachChunk(grid) { rows in
                 for y in rows {
                     for xx in 0..<grid {
                         let w = (y / window) * perSide + xx / window
                         let s = src.baseAddress! + ((w * window + y % window) * window + xx % window) * channels
-                        let d = dstBase + (y * grid + xx) * channels
-                        for c in 0..<channels { d[c] += s[c] }
+                        (dst.baseAddress! + (y * grid + xx) * channels).update(from: s, count: channels)
                     }
                 }
             }

@@ -178,9 +178,10 @@ struct TinyViTBlock: Sendable {
     func callAsFunction(_ x: Tensor, side: Int) -> Tensor {
         let ws = windowSize
         var x = x
-        let (windows, padded) = windowPartition(x, grid: side, window: ws)  // padded tokens are zeros
-        let attended = attention(windows, windows: (padded / ws) * (padded / ws))
-        windowUnpartition(attended, grid: side, window: ws, into: &x)
+        // qkv of the real tokens; the reference's zero-padded tokens all get `paddingQKV`.
+        let (windows, padded) = windowPartition(attention.qkv(x), grid: side, window: ws, padRow: attention.paddingQKV)
+        let attended = attention.attend(windows, windows: (padded / ws) * (padded / ws))
+        x.addLinear(windowMerge(attended, grid: side, window: ws), weight: attention.proj.weight, bias: attention.proj.bias)
         x = planesToTokens(localConv(tokensToPlanes(x, height: side, width: side)))
         mlp.addResidual(to: &x)
         return x
@@ -192,6 +193,7 @@ struct TinyViTAttention: Sendable {
     let norm: LayerNorm
     let qkvWeight: Tensor  // rows regrouped to [q of all heads | k | v], as SAM lays them out
     let qkvBias: Tensor
+    let paddingQKV: Tensor  // qkv of a zero token: LayerNorm gives its bias, then the projection
     let proj: Linear
     let bias: DenseAttentionBias  // attention_biases expanded to [heads, ws², ws²]
     let heads: Int
@@ -221,13 +223,16 @@ struct TinyViTAttention: Sendable {
         }
         qkvWeight = Tensor(shape: [3 * dim, dim], scalars: wRows)
         qkvBias = Tensor(shape: [3 * dim], scalars: bRows)
+        paddingQKV = norm.bias.reshaped([1, dim]).linear(weight: qkvWeight, bias: qkvBias).reshaped([3 * dim])
         proj = try Linear(loader.scoped("proj"), inputs: dim, outputs: dim)
     }
 
-    /// x: [windows·ws², C] → [windows·ws², C].
-    func callAsFunction(_ x: Tensor, windows: Int) -> Tensor {
+    /// tokens [n, C] → LayerNorm → qkv [n, 3C].
+    func qkv(_ x: Tensor) -> Tensor { norm(x).linear(weight: qkvWeight, bias: qkvBias) }
+
+    /// qkv [windows·ws², 3C] → attention output before `proj`, [windows·ws², C].
+    func attend(_ qkv: Tensor, windows: Int) -> Tensor {
         let dim = qkvWeight.shape[1], hd = dim / heads, tokens = windowSize * windowSize
-        let qkv = norm(x).linear(weight: qkvWeight, bias: qkvBias)
         var out = Tensor(shape: [windows * tokens, dim], unsafeUninitialized: { _ in })
         qkv.withUnsafeBufferPointer { q in
             out.withUnsafeMutableBufferPointer { o in
@@ -241,7 +246,7 @@ struct TinyViTAttention: Sendable {
                 }
             }
         }
-        return proj(out)
+        return out
     }
 }
 

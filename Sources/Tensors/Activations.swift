@@ -1,30 +1,33 @@
 /// Pointwise activations (PyTorch `nn.GELU`, CLIP's `QuickGELU`, `nn.ReLU`, `torch.sigmoid`).
-/// Each returns a tensor of the same shape.
+/// Each returns a tensor of the same shape. They consume their input: applied to a temporary
+/// (`conv(x).gelu()`), they work in place, with no second buffer to allocate and fill.
 extension Tensor {
     /// GELU with the exact erf, x·Φ(x) (`nn.GELU()`, approximate="none").
     /// Accurate to a few 1e-7 relative; outputs below the float range (x ≲ −13) are 0.
-    public func gelu() -> Tensor { mapped(GELUKernel.self) }
+    public consuming func gelu() -> Tensor { mapped(GELUKernel.self) }
 
     /// CLIP's QuickGELU, x·σ(1.702·x).
-    public func quickGelu() -> Tensor { mapped(QuickGELUKernel.self) }
+    public consuming func quickGelu() -> Tensor { mapped(QuickGELUKernel.self) }
 
     /// max(x, 0). NaN stays NaN, as in PyTorch.
-    public func relu() -> Tensor { mapped(ReLUKernel.self) }
+    public consuming func relu() -> Tensor { mapped(ReLUKernel.self) }
 
     /// σ(x) = 1 / (1 + e^−x).
-    public func sigmoid() -> Tensor { mapped(SigmoidKernel.self) }
+    public consuming func sigmoid() -> Tensor { mapped(SigmoidKernel.self) }
 
-    /// Applies `Kernel` to every scalar, a vector at a time, split over workers when large.
-    func mapped<Kernel: PointwiseKernel>(_: Kernel.Type) -> Tensor {
-        Tensor(shape: shape) { out in
-            guard count > 0 else { return }
-            scalars.withUnsafeBufferPointer { source in
-                let input = source.baseAddress!, output = out.baseAddress!
-                Parallel.forEachChunk(count, minimumPerChunk: Pointwise.minimumPerWorker) { range in
-                    Pointwise.apply(Kernel.self, input + range.lowerBound, output + range.lowerBound, range.count)
-                }
+    /// Applies `Kernel` to every scalar, a vector at a time, split over workers when large;
+    /// in place when the storage is not shared.
+    consuming func mapped<Kernel: PointwiseKernel>(_: Kernel.Type) -> Tensor {
+        var result = self
+        let count = result.count
+        guard count > 0 else { return result }
+        result.withUnsafeMutableBufferPointer { buffer in
+            let values = buffer.baseAddress!
+            Parallel.forEachChunk(count, minimumPerChunk: Pointwise.minimumPerWorker) { range in
+                Pointwise.apply(Kernel.self, values + range.lowerBound, values + range.lowerBound, range.count)
             }
         }
+        return result
     }
 }
 

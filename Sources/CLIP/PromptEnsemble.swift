@@ -96,17 +96,19 @@ public enum PromptEnsemble {
             .replacingOccurrences(of: "-stuff", with: "")
     }
 
-    /// The 81 prompts of one class (`template.format(name)`).
-    public static func prompts(for className: String) -> [String] {
+    /// The prompts of one class (`template.format(name)`), RegionSpot's 81 by default.
+    public static func prompts(for className: String, templates: [String] = templates) -> [String] {
         let name = cleanClassName(className)
         return templates.map { $0.replacingOccurrences(of: "{}", with: name) }
     }
 }
 
 /// Class embeddings per vocabulary, computed once: in memory, and on disk when given a directory
-/// (`<key>.npy`, keyed by the vocabulary, the templates and the weights' identity).
+/// (`<key>.npy`, keyed by the vocabulary, the templates and the weights' identity). Each class is
+/// the normalised mean of its prompts' text features, one prompt per template.
 public final class ClassEmbeddings: @unchecked Sendable {
     public typealias Tokenize = @Sendable (String) throws -> [Int]
+    public let templates: [String]
     private let text: TextTransformer
     private let tokenize: Tokenize
     private let identity: String
@@ -117,16 +119,24 @@ public final class ClassEmbeddings: @unchecked Sendable {
     /// Computations so far (cache misses), for callers and tests that check the cache.
     public private(set) var computations = 0
 
-    public convenience init(model: CLIP, tokenizer: SimpleTokenizer, cacheDirectory: URL? = nil) throws {
+    public convenience init(model: CLIP, tokenizer: SimpleTokenizer, templates: [String] = PromptEnsemble.templates,
+                            cacheDirectory: URL? = nil) throws {
         let text = try model.textTower()
         let context = text.configuration.contextLength
-        try self.init(text: text, identity: model.weightsIdentity, cacheDirectory: cacheDirectory) {
+        try self.init(text: text, identity: model.weightsIdentity, templates: templates, cacheDirectory: cacheDirectory) {
             try tokenizer.tokenize($0, contextLength: context)
         }
     }
 
-    /// `tokenize` turns one prompt into ids (start and end tokens included).
-    public init(text: TextTransformer, identity: String, cacheDirectory: URL? = nil, tokenize: @escaping Tokenize) throws {
+    /// `tokenize` turns one prompt into ids (start and end tokens included). Each template holds
+    /// one `{}` for the class name.
+    public init(text: TextTransformer, identity: String, templates: [String] = PromptEnsemble.templates,
+                cacheDirectory: URL? = nil, tokenize: @escaping Tokenize) throws {
+        guard !templates.isEmpty else { throw CLIPError.badInput("no prompt templates") }
+        for (index, template) in templates.enumerated() where template.components(separatedBy: "{}").count != 2 {
+            throw CLIPError.badInput("template \(index) \"\(template)\" must contain exactly one {}")
+        }
+        self.templates = templates
         self.text = text
         self.tokenize = tokenize
         self.identity = identity
@@ -157,11 +167,11 @@ public final class ClassEmbeddings: @unchecked Sendable {
     }
 
     private func compute(_ vocabulary: [String]) throws -> Tensor {
-        let count = PromptEnsemble.templates.count
+        let count = templates.count
         var ids: [[Int]] = []
         ids.reserveCapacity(vocabulary.count * count)
         for name in vocabulary {
-            for prompt in PromptEnsemble.prompts(for: name) {
+            for prompt in PromptEnsemble.prompts(for: name, templates: templates) {
                 do {
                     ids.append(try tokenize(prompt))
                 } catch {
@@ -169,7 +179,7 @@ public final class ClassEmbeddings: @unchecked Sendable {
                 }
             }
         }
-        let features = try text.encode(ids)                      // [classes·81, E]
+        let features = try text.encode(ids)                      // [classes·templates, E]
         let dimension = features.dim(1)
         let means = Tensor(shape: [vocabulary.count, dimension]) { out in
             for c in 0..<vocabulary.count {
@@ -186,7 +196,7 @@ public final class ClassEmbeddings: @unchecked Sendable {
     /// FNV-1a over the weights' identity, the templates and the names (order matters).
     private func cacheKey(_ vocabulary: [String]) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for part in [identity] + PromptEnsemble.templates + ["\u{0}"] + vocabulary {
+        for part in [identity] + templates + ["\u{0}"] + vocabulary {
             for byte in part.utf8 + [0] {
                 hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
             }

@@ -16,8 +16,8 @@ import Tensors
 /// }
 /// ```
 /// `logit_scale` is the multiplier itself (upstream's `clip_model.logit_scale.exp()`); when
-/// absent it is read from the CLIP file's `logit_scale`. `templates` default to RegionSpot's 81
-/// (`PromptEnsemble.templates`); this build supports only those.
+/// absent it is read from the CLIP file's `logit_scale`. `templates` (each with one `{}` for the
+/// class name) default to RegionSpot's 81 (`PromptEnsemble.templates`).
 public struct ModelBundle: Sendable {
     public static let manifestName = "regionspot.json"
 
@@ -100,13 +100,12 @@ public struct ModelBundle: Sendable {
         if let scale = manifest.logitScale, !(scale.isFinite && scale > 0) {
             throw BundleError.invalidManifest(file: url.path, reason: "logit_scale must be a positive number, got \(scale)")
         }
+        if manifest.templates?.isEmpty == true {
+            throw BundleError.invalidManifest(file: url.path, reason: "templates is empty; omit it for RegionSpot's 81 templates")
+        }
         for (index, template) in (manifest.templates ?? []).enumerated()
         where template.components(separatedBy: "{}").count != 2 {
             throw BundleError.invalidManifest(file: url.path, reason: "templates[\(index)] \"\(template)\" must contain exactly one {}")
-        }
-        if let templates = manifest.templates, templates != PromptEnsemble.templates {
-            // CLIP's ClassEmbeddings (the vocabulary cache) formats RegionSpot's 81 templates only.
-            throw BundleError.invalidManifest(file: url.path, reason: "templates differ from RegionSpot's 81 prompt templates, the only set this build supports")
         }
         for (field, path) in [("sam.weights", manifest.sam.weights), ("clip.weights", manifest.clip.weights),
                               ("fusion.weights", manifest.fusion.weights)]

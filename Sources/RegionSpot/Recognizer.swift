@@ -96,7 +96,8 @@ public final class Recognizer: Sendable {
         clipConfiguration = clip.configuration
         predictor = SamPredictor(model: sam)
         vision = try clip.vision()
-        classEmbeddings = try ClassEmbeddings(model: clip, tokenizer: SimpleTokenizer.bundled(), cacheDirectory: cacheDirectory)
+        classEmbeddings = try ClassEmbeddings(model: clip, tokenizer: SimpleTokenizer.bundled(), templates: bundle.templates,
+                                              cacheDirectory: cacheDirectory)
         if let scale = bundle.manifest.logitScale ?? clip.logitScale.map({ Foundation.exp($0) }) {
             logitScale = scale
         } else {

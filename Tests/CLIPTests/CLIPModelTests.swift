@@ -81,6 +81,24 @@ private func relativeError(_ actual: Tensor, _ reference: Tensor) -> Float {
     #expect(PromptEnsemble.prompts(for: "wall-stuff")[1] == "a photo of a wall.")
 }
 
+@Test func customTemplatesEnsembleTheirOwnPrompts() throws {
+    let remap = Dictionary(uniqueKeysWithValues: textFixture.remap.map { ($0[0], $0[1]) })
+    let tokenizer = sharedTokenizer
+    let tokenize: ClassEmbeddings.Tokenize = { try tokenizer.tokenize($0).map { $0 == 0 ? 0 : remap[$0]! } }
+    let templates = ["a photo of a {}.", "itap of my {}."]
+    let text = try openAIModel.textTower()
+    let classes = try ClassEmbeddings(text: text, identity: openAIModel.weightsIdentity, templates: templates, tokenize: tokenize)
+    let names = Array(textFixture.classes.prefix(3))
+    // The mean of each class's two prompt features, normalised.
+    let features = try text.encode(names.flatMap { name in templates.map { try! tokenize($0.replacingOccurrences(of: "{}", with: name)) } })
+    let width = features.dim(1)
+    let means = Tensor(shape: [names.count, width], scalars: (0..<names.count).flatMap { c in
+        (0..<width).map { j in (features.scalars[2 * c * width + j] + features.scalars[(2 * c + 1) * width + j]) / 2 }
+    })
+    #expect(relativeError(try classes.embeddings(for: names), means.l2Normalized()) < 1e-6)
+    #expect(throws: CLIPError.self) { try ClassEmbeddings(text: text, identity: "x", templates: ["no placeholder"], tokenize: tokenize) }
+}
+
 @Test func badWeightsAreNamed() throws {
     let file = try SafeTensorsFile(url: fixtures.appendingPathComponent("clip_tiny_openai.safetensors"))
     var tensors = try file.tensors()

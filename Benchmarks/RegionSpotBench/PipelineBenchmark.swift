@@ -29,8 +29,8 @@ struct PipelineBenchmark: ParsableCommand {
         let recognizer = try Recognizer(bundle: ModelBundle(directory: URL(fileURLWithPath: bundle)))
         print(String(format: "ours load %.2f s", Date().timeIntervalSince(loadStart)))
         let warm = try recognizer.recognize(image: picture, boxes: [[0, 0, 10, 10]], vocabulary: vocabulary)
-        print(String(format: "ours text embeddings (%d classes × 81 prompts, once, then cached) %.2f s",
-                     vocabulary.count, warm.timings.textEmbeddings))
+        print(String(format: "ours text embeddings (%d classes × %d prompts, once, then cached) %.2f s",
+                     vocabulary.count, recognizer.bundle.templates.count, warm.timings.textEmbeddings))
         for file in boxes {
             let request = try BoxesFile(contentsOf: URL(fileURLWithPath: file))
             var best: StageTimings?

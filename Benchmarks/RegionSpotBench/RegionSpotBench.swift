@@ -23,6 +23,10 @@ struct RegionSpotBench: ParsableCommand {
     )
 
     static func main() {
+        if let reason = BuildTarget.unsupportedCPUReason() {
+            print("error: \(reason)")
+            Foundation.exit(1)
+        }
         BLASRuntime.selectKernel()
         Allocator.retainFreedMemory()
         do {

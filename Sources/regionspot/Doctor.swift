@@ -23,7 +23,7 @@ extension RegionSpotCommand {
                 print(String(format: "%.1f", GEMMThroughput.measure(size: 1024, seconds: seconds)))
                 return
             }
-            print("regionspot \(RegionSpotVersion.string)")
+            print("regionspot \(RegionSpotVersion.string), kernels compiled for \(BuildTarget.name)")
             print("OpenBLAS:  \(BLASRuntime.configuration)")
             print("  kernel:  \(BLASRuntime.coreName) (\(BLASRuntime.selectionReason))")
             print("  verified: \(BLASRuntime.verifyKernel() ? "yes" : "NO: products differ from the reference loop")")

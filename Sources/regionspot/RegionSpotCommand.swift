@@ -12,10 +12,9 @@ struct RegionSpotCommand: ParsableCommand {
     )
 
     static func main() {
-        // The libraries are compiled for AVX2/FMA (x86-64-v3); say so instead of crashing.
-        let features = BLASRuntime.cpuFeatures()
-        if !features.isEmpty && !(features.contains("avx2") && features.contains("fma")) {
-            print("error: this build of regionspot needs a CPU with AVX2 and FMA")
+        // Say so instead of dying on an illegal instruction.
+        if let reason = BuildTarget.unsupportedCPUReason() {
+            print("error: \(reason)")
             Foundation.exit(1)
         }
         BLASRuntime.selectKernel()

@@ -37,3 +37,14 @@ import Testing
         #expect(folded == perBatch)
     }
 }
+
+@Suite struct BuildTargetTests {
+    @Test func namesTheMissingFeatures() throws {
+        #expect(BuildTarget.unsupportedCPUReason(features: Set(BuildTarget.requiredCPUFeatures)) == nil)
+        let without = Set(BuildTarget.requiredCPUFeatures.dropLast())
+        let reason = try #require(BuildTarget.unsupportedCPUReason(features: without))
+        #expect(reason.contains(BuildTarget.requiredCPUFeatures.last!) && reason.contains("REGIONSPOT_TARGET_CPU=haswell"))
+        // This machine runs the build it made.
+        #expect(BuildTarget.unsupportedCPUReason() == nil)
+    }
+}

@@ -170,12 +170,12 @@ extension ImageEncoderViT {
             let rows = windows * tokens
             // Σc q[c]·R[o, c] for every query and offset o, per head: [heads, n, 2·span − 1].
             let relH = relativeLogits(qkvOut, table: relPosH, rows: rows, dim: dim, headDim: headDim)
-            let relW = relativeLogits(qkvOut, table: relPosWReversed, rows: rows, dim: dim, headDim: headDim)
+            let relWReversed = relativeLogits(qkvOut, table: relPosWReversed, rows: rows, dim: dim, headDim: headDim)
             var out = Tensor(shape: [rows, dim], unsafeUninitialized: { _ in })
             qkvOut.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
                     for w in 0..<windows {
-                        let bias = DecomposedRelativePosition(relH: relH, relWReversed: relW, rows: rows, firstRow: w * tokens,
+                        let bias = DecomposedRelativePosition(relH: relH, relWReversed: relWReversed, rows: rows, firstRow: w * tokens,
                                                               width: width, span: span)
                         let base = q.baseAddress! + w * tokens * 3 * dim
                         Attention.compute(

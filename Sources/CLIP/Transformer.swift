@@ -42,16 +42,11 @@ struct ResidualAttentionBlock: Sendable {
         let headDim = width / heads
         return Tensor(shape: [sequences * length, width]) { out in
             qkv.withUnsafeBufferPointer { qkv in
-                for s in 0..<sequences {
-                    let base = qkv.baseAddress! + s * length * 3 * width
-                    Attention.compute(
-                        queries: base, queryStride: 3 * width,
-                        keys: base + width, keyStride: 3 * width,
-                        values: base + 2 * width, valueStride: 3 * width,
-                        output: out.baseAddress! + s * length * width, outputStride: width,
-                        queryCount: length, keyCount: length, heads: heads, headDim: headDim, valueDim: headDim,
-                        scale: 1 / Float(headDim).squareRoot(), bias: mask)
-                }
+                Attention.compute(
+                    queries: qkv.baseAddress!, queryStride: 3 * width, keys: qkv.baseAddress! + width, keyStride: 3 * width,
+                    values: qkv.baseAddress! + 2 * width, valueStride: 3 * width, output: out.baseAddress!, outputStride: width,
+                    queryCount: length, keyCount: length, heads: heads, headDim: headDim, valueDim: headDim,
+                    scale: 1 / Float(headDim).squareRoot(), bias: mask, sequences: sequences)
             }
         }
     }

@@ -172,19 +172,15 @@ extension ImageEncoderViT {
             let relH = relativeLogits(qkvOut, table: relPosH, rows: rows, dim: dim, headDim: headDim)
             let relWReversed = relativeLogits(qkvOut, table: relPosWReversed, rows: rows, dim: dim, headDim: headDim)
             var out = Tensor(shape: [rows, dim], unsafeUninitialized: { _ in })
+            let bias = DecomposedRelativePosition(relH: relH, relWReversed: relWReversed, rows: rows, tokens: tokens,
+                                                  width: width, span: span)
             qkvOut.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
-                    for w in 0..<windows {
-                        let bias = DecomposedRelativePosition(relH: relH, relWReversed: relWReversed, rows: rows, firstRow: w * tokens,
-                                                              width: width, span: span)
-                        let base = q.baseAddress! + w * tokens * 3 * dim
-                        Attention.compute(
-                            queries: base, queryStride: 3 * dim, keys: base + dim, keyStride: 3 * dim,
-                            values: base + 2 * dim, valueStride: 3 * dim,
-                            output: o.baseAddress! + w * tokens * dim, outputStride: dim,
-                            queryCount: tokens, keyCount: tokens, heads: heads, headDim: headDim, valueDim: headDim,
-                            scale: 1 / Float(headDim).squareRoot(), bias: bias)
-                    }
+                    Attention.compute(
+                        queries: q.baseAddress!, queryStride: 3 * dim, keys: q.baseAddress! + dim, keyStride: 3 * dim,
+                        values: q.baseAddress! + 2 * dim, valueStride: 3 * dim, output: o.baseAddress!, outputStride: dim,
+                        queryCount: tokens, keyCount: tokens, heads: heads, headDim: headDim, valueDim: headDim,
+                        scale: 1 / Float(headDim).squareRoot(), bias: bias, sequences: windows)
                 }
             }
             return out
@@ -215,12 +211,12 @@ extension ImageEncoderViT {
         let relH: Tensor  // [heads, rows, 2·span − 1]
         let relWReversed: Tensor
         let rows: Int
-        let firstRow: Int  // this window's first row in relH/relW
+        let tokens: Int  // per window: window w's queries are rows w·tokens… of relH/relW
         let width: Int
         let span: Int
 
-        func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
-            let offsets = 2 * span - 1
+        func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+            let offsets = 2 * span - 1, firstRow = sequence * tokens
             relH.withUnsafeBufferPointer { hTable in
                 relWReversed.withUnsafeBufferPointer { wTable in
                     for (i, query) in queries.enumerated() {

@@ -236,14 +236,10 @@ struct TinyViTAttention: Sendable {
         var out = Tensor(shape: [windows * tokens, dim], unsafeUninitialized: { _ in })
         qkv.withUnsafeBufferPointer { q in
             out.withUnsafeMutableBufferPointer { o in
-                for w in 0..<windows {
-                    let base = q.baseAddress! + w * tokens * 3 * dim
-                    Attention.compute(queries: base, queryStride: 3 * dim, keys: base + dim, keyStride: 3 * dim,
-                                      values: base + 2 * dim, valueStride: 3 * dim,
-                                      output: o.baseAddress! + w * tokens * dim, outputStride: dim,
-                                      queryCount: tokens, keyCount: tokens, heads: heads, headDim: hd, valueDim: hd,
-                                      scale: 1 / Float(hd).squareRoot(), bias: bias)
-                }
+                Attention.compute(queries: q.baseAddress!, queryStride: 3 * dim, keys: q.baseAddress! + dim, keyStride: 3 * dim,
+                                  values: q.baseAddress! + 2 * dim, valueStride: 3 * dim, output: o.baseAddress!, outputStride: dim,
+                                  queryCount: tokens, keyCount: tokens, heads: heads, headDim: hd, valueDim: hd,
+                                  scale: 1 / Float(hd).squareRoot(), bias: bias, sequences: windows)
             }
         }
         return out

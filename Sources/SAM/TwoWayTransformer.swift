@@ -42,6 +42,14 @@ struct DecoderAttention: Sendable {
                                               scale: 1 / Float(headDim).squareRoot(), bias: nil)
                             return
                         }
+                        if !qShared && !kvShared {
+                            // Each prompt's own queries, keys and values: one call over the B sequences.
+                            Attention.compute(queries: qp.baseAddress!, queryStride: inner, keys: kp.baseAddress!, keyStride: inner,
+                                              values: vp.baseAddress!, valueStride: inner, output: op.baseAddress!, outputStride: inner,
+                                              queryCount: nq, keyCount: nk, heads: heads, headDim: headDim, valueDim: headDim,
+                                              scale: 1 / Float(headDim).squareRoot(), bias: nil, sequences: batch)
+                            return
+                        }
                         for b in 0..<batch {
                             Attention.compute(queries: qp.baseAddress! + (qShared ? 0 : b * nq * inner), queryStride: inner,
                                               keys: kp.baseAddress! + (kvShared ? 0 : b * nk * inner), keyStride: inner,

@@ -6,15 +6,16 @@ import Foundation
 /// so a bias is asked for one tile at a time.
 public protocol AttentionBias: Sendable {
     /// Adds bias[head, q, k] for q in `queries`, k in `keys` into `tile`, whose row i holds
-    /// query `queries.lowerBound + i` and column j key `keys.lowerBound + j`.
-    func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int)
+    /// query `queries.lowerBound + i` and column j key `keys.lowerBound + j`. Query and key
+    /// indices count within `sequence`, the sequence's index in a batched call.
+    func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int)
 }
 
 /// The causal mask of a text transformer: query i sees keys 0...i.
 public struct CausalMask: AttentionBias {
     public init() {}
 
-    public func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+    public func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
         for (row, query) in queries.enumerated() where query + 1 < keys.upperBound {
             let firstMasked = max(query + 1, keys.lowerBound)
             let rowPointer = tile + row * rowStride
@@ -32,7 +33,7 @@ public struct DenseAttentionBias: AttentionBias {
         self.bias = bias
     }
 
-    public func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+    public func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
         let queryCount = bias.shape[1], keyCount = bias.shape[2]
         let headOffset = (bias.shape[0] == 1 ? 0 : head) * queryCount * keyCount
         bias.withUnsafeBufferPointer { values in
@@ -78,16 +79,12 @@ public enum Attention {
             queries.withUnsafeBufferPointer { q in
                 keys.withUnsafeBufferPointer { k in
                     values.withUnsafeBufferPointer { v in
-                        for b in 0..<batch {
-                            compute(
-                                queries: q.baseAddress! + b * queryCount * width, queryStride: width,
-                                keys: k.baseAddress! + b * keyCount * width, keyStride: width,
-                                values: v.baseAddress! + b * keyCount * valueWidth, valueStride: valueWidth,
-                                output: out.baseAddress! + b * queryCount * valueWidth, outputStride: valueWidth,
-                                queryCount: queryCount, keyCount: keyCount, heads: heads,
-                                headDim: headDim, valueDim: valueWidth / heads,
-                                scale: scale ?? 1 / Float(headDim).squareRoot(), bias: bias)
-                        }
+                        compute(
+                            queries: q.baseAddress!, queryStride: width, keys: k.baseAddress!, keyStride: width,
+                            values: v.baseAddress!, valueStride: valueWidth, output: out.baseAddress!, outputStride: valueWidth,
+                            queryCount: queryCount, keyCount: keyCount, heads: heads,
+                            headDim: headDim, valueDim: valueWidth / heads,
+                            scale: scale ?? 1 / Float(headDim).squareRoot(), bias: bias, sequences: batch)
                     }
                 }
             }
@@ -97,20 +94,27 @@ public enum Attention {
     /// Pointer-level attention. Row r of head h's queries is `queries[r·queryStride + h·headDim ..< +headDim]`
     /// (likewise keys and values), so q, k and v can be column slices of one fused qkv buffer.
     /// Writes output[r·outputStride + h·valueDim ..< +valueDim].
+    ///
+    /// `sequences` independent attentions (windows, prompts) lie one after another: sequence s
+    /// owns query and output rows s·queryCount…, key and value rows s·keyCount…. One call spreads
+    /// all of them over the workers.
     public static func compute(
         queries: UnsafePointer<Float>, queryStride: Int,
         keys: UnsafePointer<Float>, keyStride: Int,
         values: UnsafePointer<Float>, valueStride: Int,
         output: UnsafeMutablePointer<Float>, outputStride: Int,
         queryCount: Int, keyCount: Int, heads: Int, headDim: Int, valueDim: Int,
-        scale: Float, bias: (any AttentionBias)?
+        scale: Float, bias: (any AttentionBias)?, sequences: Int = 1
     ) {
-        guard queryCount > 0, heads > 0 else { return }
+        guard queryCount > 0, heads > 0, sequences > 0 else { return }
         let queryBlocks = (queryCount + queryTile - 1) / queryTile
         let keyBlock = min(keyCount, keyTile)
-        Parallel.forEach(heads * queryBlocks) { item in
-            let head = item / queryBlocks
+        Parallel.forEach(sequences * heads * queryBlocks) { item in
+            let sequence = item / (heads * queryBlocks)
+            let head = (item / queryBlocks) % heads
             let firstQuery = (item % queryBlocks) * queryTile
+            let queries = queries + sequence * queryCount * queryStride, output = output + sequence * queryCount * outputStride
+            let keys = keys + sequence * keyCount * keyStride, values = values + sequence * keyCount * valueStride
             let rows = min(queryTile, queryCount - firstQuery)
             // Per-task scratch: scores, accumulator, running max and sum.
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * max(1, keyBlock))
@@ -133,7 +137,7 @@ public enum Attention {
                             a: queryBase, lda: queryStride,
                             b: keys + firstKey * keyStride + head * headDim, ldb: keyStride, transB: true,
                             c: scores, ldc: columns, alpha: scale)
-                bias?.add(head: head, queries: firstQuery..<(firstQuery + rows),
+                bias?.add(sequence: sequence, head: head, queries: firstQuery..<(firstQuery + rows),
                           keys: firstKey..<(firstKey + columns), to: scores, rowStride: columns)
                 // Online softmax: rescale what was accumulated by e^(old max − new max).
                 for row in 0..<rows {
@@ -186,7 +190,7 @@ public enum Attention {
             for h in 0..<heads {
                 for i in biasTile.indices { biasTile[i] = 0 }
                 biasTile.withUnsafeMutableBufferPointer {
-                    bias?.add(head: h, queries: 0..<queryCount, keys: 0..<keyCount, to: $0.baseAddress!, rowStride: keyCount)
+                    bias?.add(sequence: b, head: h, queries: 0..<queryCount, keys: 0..<keyCount, to: $0.baseAddress!, rowStride: keyCount)
                 }
                 for i in 0..<queryCount {
                     var logits = [Double](repeating: 0, count: keyCount)

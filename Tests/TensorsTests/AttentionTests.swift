@@ -57,9 +57,25 @@ import Testing
         #expect(relativeError(tiled, Attention.naive(queries: q, keys: k, values: v, heads: 4)) <= 1e-5)
     }
 
+    @Test func batchedSequencesSeeTheirOwnBias() {
+        // A bias that differs per sequence (as ViT windows' relative positions do).
+        struct PerSequence: AttentionBias {
+            func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+                for (i, q) in queries.enumerated() {
+                    for (j, k) in keys.enumerated() { tile[i * rowStride + j] += Float((sequence + 1) * (k - q + head)) * 0.01 }
+                }
+            }
+        }
+        var generator = SplitMix64(seed: 8)
+        let q = Tensor.random([5, 300, 16], using: &generator), k = Tensor.random([5, 70, 16], using: &generator)
+        let v = Tensor.random([5, 70, 8], using: &generator)
+        let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: 2, bias: PerSequence())
+        #expect(relativeError(tiled, Attention.naive(queries: q, keys: k, values: v, heads: 2, bias: PerSequence())) <= 1e-5)
+    }
+
     @Test func fullyMaskedRowGivesZeros() {
         struct MaskFirstRow: AttentionBias {
-            func add(head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+            func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
                 if queries.contains(0) { for j in 0..<keys.count { tile[j] = -.infinity } }
             }
         }

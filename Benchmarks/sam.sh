@@ -93,5 +93,10 @@ if nboxes > 0:
 PY
 }
 
-[ "${MODELS:-vit_b tinyvit}" = tinyvit ] || run_model vit_b "$OUT/sam_vit_b_random.safetensors" 100 --gemm-peak
-run_model tinyvit "$OUT/mobile_sam_random.safetensors" "${TINYVIT_BOXES:-100}"
+for model in ${MODELS:-vit_b tinyvit}; do
+    case $model in
+        vit_b) run_model vit_b "$OUT/sam_vit_b_random.safetensors" 100 --gemm-peak ;;
+        tinyvit) run_model tinyvit "$OUT/mobile_sam_random.safetensors" "${TINYVIT_BOXES:-100}" ;;
+        *) echo "unknown model $model (vit_b, tinyvit)" >&2; exit 2 ;;
+    esac
+done

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// What `regionspot eval` prints and writes.
 extension Evaluation {
@@ -49,11 +50,11 @@ extension Evaluation {
 
     /// The metrics as a JSON object under the reference's keys; per category when asked.
     public func jsonReport(perCategory includeCategories: Bool) throws -> Data {
-        var fields = metrics.map { "  \(quoted($0.key)): \(number($0.value))" }
+        var fields = metrics.map { "  \(jsonQuoted($0.key)): \(number($0.value))" }
         if includeCategories {
             let rows = perCategory.map { category, ap in
-                "    {\"id\": \(category.id), \"name\": \(quoted(category.name)), "
-                    + "\"frequency\": \(category.frequency.map { quoted($0.rawValue) } ?? "null"), \"AP\": \(number(ap))}"
+                "    {\"id\": \(category.id), \"name\": \(jsonQuoted(category.name)), "
+                    + "\"frequency\": \(category.frequency.map { jsonQuoted($0.rawValue) } ?? "null"), \"AP\": \(number(ap))}"
             }
             fields.append("  \"per_category\": [\n" + rows.joined(separator: ",\n") + "\n  ]")
         }
@@ -67,18 +68,3 @@ private func format(_ v: Double, digits: Int = 3) -> String { String(format: "%.
 /// Shortest text that reads back as the same double.
 private func number(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(format: "%.1f", v) : "\(v)" }
 
-private func quoted(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-    }
-    return out + "\""
-}

@@ -1,5 +1,6 @@
 import CVision
 import Foundation
+import Tensors
 
 /// The formats images are written in.
 public enum EncodedFormat: Sendable, Equatable {
@@ -84,18 +85,11 @@ private func resolveFormat(_ format: EncodedFormat?, for url: URL) throws -> Enc
     return format
 }
 
-/// Writes `data` beside `url` under a temporary name, then renames it into place.
+/// Writes `data` atomically (a temporary file beside `url`, then a rename).
 func writeAtomically(_ data: Data, to url: URL) throws {
-    let directory = url.deletingLastPathComponent()
-    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
     do {
-        try data.write(to: temporary)
-    } catch {
-        throw ImageError(.io, source: url.path, detail: (error as NSError).localizedDescription)
-    }
-    guard rename(temporary.path, url.path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw ImageError(.io, source: url.path, detail: "cannot rename the temporary file into place: \(reason)")
+        try AtomicFile.write(data, to: url)
+    } catch let TensorFileError.writeFailed(_, reason) {
+        throw ImageError(.io, source: url.path, detail: reason)
     }
 }

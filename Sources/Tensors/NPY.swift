@@ -94,11 +94,7 @@ public enum NPY {
             for (i, v) in values.enumerated() { little[i] = v.bitPattern.littleEndian }
             little.withUnsafeBytes { output.append(contentsOf: $0) }
         }
-        do {
-            try output.write(to: url, options: .atomic)
-        } catch {
-            throw TensorFileError.writeFailed(file: url.path, reason: "\(error.localizedDescription)")
-        }
+        try AtomicFile.write(output, to: url)
     }
 }
 

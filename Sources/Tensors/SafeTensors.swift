@@ -199,42 +199,25 @@ public enum SafeTensors {
         var header = "{"
         var fields: [String] = []
         if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }
+            let pairs = metadata.keys.sorted().map { "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0]!))" }
             fields.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
         }
         var offset = 0
         for (name, tensor) in ordered {
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
+            fields.append("\(jsonQuoted(name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
             offset += tensor.bytes.count
         }
         header += fields.joined(separator: ",") + "}"
         var headerBytes = Array(header.utf8)
         headerBytes += [UInt8](repeating: 0x20, count: (8 - headerBytes.count % 8) % 8)
 
-        // Streamed to a temporary file beside the target, then renamed: no second copy of the
-        // weights in memory, and no half-written file under the final name.
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-                throw TensorFileError.writeFailed(file: url.path, reason: "cannot create \(temporary.lastPathComponent)")
-            }
-            let handle = try FileHandle(forWritingTo: temporary)
-            defer { try? handle.close() }
+        // Streamed to the file (no second copy of the weights in memory), atomically.
+        try AtomicFile.write(to: url) { handle in
             try handle.write(contentsOf: withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { Data($0) } + headerBytes)
             for (_, tensor) in ordered where !tensor.bytes.isEmpty {
                 try tensor.bytes.withUnsafeBytes { try handle.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0.baseAddress!), count: $0.count, deallocator: .none)) }
             }
-            try handle.close()
-            guard rename(temporary.path, url.path) == 0 else {
-                throw TensorFileError.writeFailed(file: url.path, reason: String(cString: strerror(errno)))
-            }
-        } catch let error as TensorFileError {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw TensorFileError.writeFailed(file: url.path, reason: "\(error.localizedDescription)")
         }
     }
 
@@ -244,26 +227,4 @@ public enum SafeTensors {
         return order.firstIndex(of: dtype)!
     }
 
-    /// A JSON string literal, escaped as serde_json escapes.
-    static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case "\u{08}": result += "\\b"
-            case "\u{0C}": result += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    result += String(format: "\\u%04x", scalar.value)
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
-    }
 }

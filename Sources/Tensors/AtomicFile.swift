@@ -1,0 +1,33 @@
+import Foundation
+
+/// Files written under a temporary name beside their target, then renamed into place: a reader
+/// (or a crash) never sees a half-written file under the final name.
+public enum AtomicFile {
+    /// `body` writes the contents through the handle; any failure removes the temporary file and
+    /// is thrown as `TensorFileError.writeFailed` naming `url`.
+    public static func write(to url: URL, _ body: (FileHandle) throws -> Void) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
+        do {
+            guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+                throw TensorFileError.writeFailed(file: url.path, reason: "cannot create \(temporary.lastPathComponent): \(String(cString: strerror(errno)))")
+            }
+            let handle = try FileHandle(forWritingTo: temporary)
+            defer { try? handle.close() }
+            try body(handle)
+            try handle.close()
+            guard rename(temporary.path, url.path) == 0 else {
+                throw TensorFileError.writeFailed(file: url.path, reason: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
+            }
+        } catch let error as TensorFileError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw TensorFileError.writeFailed(file: url.path, reason: error.localizedDescription)
+        }
+    }
+
+    public static func write(_ data: Data, to url: URL) throws {
+        try write(to: url) { try $0.write(contentsOf: data) }
+    }
+}

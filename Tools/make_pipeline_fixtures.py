@@ -24,7 +24,6 @@ fp32 with exactly those rounded values.
     .venv-ref/bin/python Tools/make_pipeline_fixtures.py --bench  # ViT-B SAM + ViT-B/16 CLIP bundle in Benchmarks/out/pipeline
 """
 import argparse
-import importlib.util
 import json
 import os
 
@@ -34,110 +33,16 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
 
-from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 from segment_anything.predictor import SamPredictor
+
+# Shared with the CLIP and SAM fixture scripts (this directory is on sys.path when run).
+from make_clip_fixtures import TEMPLATES, load_openai_module
+from make_sam_fixtures import vit_sam as build_sam
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests", "RegionSpotTests", "Fixtures", "pipeline")
 CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(3, 1, 1)
 CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(3, 1, 1)
-
-
-def load_openai_module(name):
-    """Imports clip/<name>.py without clip/__init__.py (which needs pkg_resources)."""
-    spec = importlib.util.find_spec("clip")
-    path = os.path.join(spec.submodule_search_locations[0], name + ".py")
-    module_spec = importlib.util.spec_from_file_location("openai_clip_" + name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-# RegionSpot's 81 prompt templates (regionspot/modeling/segment_anything/modeling/prompt_engineering.py,
-# get_prompt_templates), copied verbatim.
-TEMPLATES = [
-    '{}.',
-    'a photo of a {}.',
-    'a bad photo of a {}.',
-    'a photo of many {}.',
-    'a sculpture of a {}.',
-    'a photo of the hard to see {}.',
-    'a low resolution photo of the {}.',
-    'a rendering of a {}.',
-    'graffiti of a {}.',
-    'a bad photo of the {}.',
-    'a cropped photo of the {}.',
-    'a tattoo of a {}.',
-    'the embroidered {}.',
-    'a photo of a hard to see {}.',
-    'a bright photo of a {}.',
-    'a photo of a clean {}.',
-    'a photo of a dirty {}.',
-    'a dark photo of the {}.',
-    'a drawing of a {}.',
-    'a photo of my {}.',
-    'the plastic {}.',
-    'a photo of the cool {}.',
-    'a close-up photo of a {}.',
-    'a black and white photo of the {}.',
-    'a painting of the {}.',
-    'a painting of a {}.',
-    'a pixelated photo of the {}.',
-    'a sculpture of the {}.',
-    'a bright photo of the {}.',
-    'a cropped photo of a {}.',
-    'a plastic {}.',
-    'a photo of the dirty {}.',
-    'a jpeg corrupted photo of a {}.',
-    'a blurry photo of the {}.',
-    'a photo of the {}.',
-    'a good photo of the {}.',
-    'a rendering of the {}.',
-    'a {} in a video game.',
-    'a photo of one {}.',
-    'a doodle of a {}.',
-    'a close-up photo of the {}.',
-    'the origami {}.',
-    'the {} in a video game.',
-    'a sketch of a {}.',
-    'a doodle of the {}.',
-    'a origami {}.',
-    'a low resolution photo of a {}.',
-    'the toy {}.',
-    'a rendition of the {}.',
-    'a photo of the clean {}.',
-    'a photo of a large {}.',
-    'a rendition of a {}.',
-    'a photo of a nice {}.',
-    'a photo of a weird {}.',
-    'a blurry photo of a {}.',
-    'a cartoon {}.',
-    'art of a {}.',
-    'a sketch of the {}.',
-    'a embroidered {}.',
-    'a pixelated photo of a {}.',
-    'itap of the {}.',
-    'a jpeg corrupted photo of the {}.',
-    'a good photo of a {}.',
-    'a plushie {}.',
-    'a photo of the nice {}.',
-    'a photo of the small {}.',
-    'a photo of the weird {}.',
-    'the cartoon {}.',
-    'art of the {}.',
-    'a drawing of the {}.',
-    'a photo of the large {}.',
-    'a black and white photo of a {}.',
-    'the plushie {}.',
-    'a dark photo of a {}.',
-    'itap of a {}.',
-    'graffiti of the {}.',
-    'a toy {}.',
-    'itap of my {}.',
-    'a photo of a cool {}.',
-    'a photo of a small {}.',
-    'a tattoo of the {}.',
-]
 
 
 def randomize(module, generator, skip=()):
@@ -170,23 +75,6 @@ def round_to_half(module):
 def half_state(module, drop=()):
     return {k: v.detach().half().contiguous() for k, v in module.state_dict().items()
             if v.dtype.is_floating_point and k not in drop}
-
-
-def build_sam(img_size, patch, embed, depth, heads, global_idx, window, prompt_dim, mlp_dim):
-    grid = img_size // patch
-    return Sam(
-        image_encoder=ImageEncoderViT(
-            depth=depth, embed_dim=embed, img_size=img_size, mlp_ratio=4,
-            norm_layer=lambda d: torch.nn.LayerNorm(d, eps=1e-6), num_heads=heads, patch_size=patch,
-            qkv_bias=True, use_rel_pos=True, global_attn_indexes=global_idx, window_size=window,
-            out_chans=prompt_dim),
-        prompt_encoder=PromptEncoder(embed_dim=prompt_dim, image_embedding_size=(grid, grid),
-                                     input_image_size=(img_size, img_size), mask_in_chans=16),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=prompt_dim, mlp_dim=mlp_dim, num_heads=8),
-            transformer_dim=prompt_dim, iou_head_depth=3, iou_head_hidden_dim=prompt_dim),
-        pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375]).eval()
 
 
 def build_fusion(token_dim, d_model, text_dim, ffn):

@@ -52,7 +52,8 @@ def randomize(module, seed):
             t.copy_(value)
 
 
-def tiny_vit_sam(img_size, patch, embed, depth, heads, global_idx, window, prompt_dim):
+def vit_sam(img_size, patch, embed, depth, heads, global_idx, window, prompt_dim, mlp_dim=None):
+    """segment-anything's Sam with a ViT image encoder of the given size (eval mode)."""
     grid = img_size // patch
     return Sam(
         image_encoder=ImageEncoderViT(
@@ -64,7 +65,7 @@ def tiny_vit_sam(img_size, patch, embed, depth, heads, global_idx, window, promp
                                      input_image_size=(img_size, img_size), mask_in_chans=16),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=prompt_dim, mlp_dim=2 * prompt_dim, num_heads=8),
+            transformer=TwoWayTransformer(depth=2, embedding_dim=prompt_dim, mlp_dim=mlp_dim or 2 * prompt_dim, num_heads=8),
             transformer_dim=prompt_dim, iou_head_depth=3, iou_head_hidden_dim=prompt_dim),
         pixel_mean=PIXEL_MEAN, pixel_std=PIXEL_STD).eval()
 
@@ -130,7 +131,7 @@ def sam_state(model):
 @torch.no_grad()
 def run_vit_fixture(out):
     torch.manual_seed(0)
-    sam = tiny_vit_sam(img_size=128, patch=16, embed=32, depth=2, heads=2, global_idx=(1,), window=5, prompt_dim=32)
+    sam = vit_sam(img_size=128, patch=16, embed=32, depth=2, heads=2, global_idx=(1,), window=5, prompt_dim=32)
     randomize(sam, seed=1)
     state = sam_state(sam)
     save_file(state, os.path.join(out, "vit_tiny.safetensors"))

@@ -23,12 +23,7 @@ struct RegionSpotBench: ParsableCommand {
     )
 
     static func main() {
-        if let reason = BuildTarget.unsupportedCPUReason() {
-            print("error: \(reason)")
-            Foundation.exit(1)
-        }
-        BLASRuntime.selectKernel()
-        Allocator.retainFreedMemory()
+        ProcessStartup.prepare()
         do {
             var command = try parseAsRoot()
             try command.run()

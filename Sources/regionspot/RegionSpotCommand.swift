@@ -12,13 +12,7 @@ struct RegionSpotCommand: ParsableCommand {
     )
 
     static func main() {
-        // Say so instead of dying on an illegal instruction.
-        if let reason = BuildTarget.unsupportedCPUReason() {
-            print("error: \(reason)")
-            Foundation.exit(1)
-        }
-        BLASRuntime.selectKernel()
-        Allocator.retainFreedMemory()
+        ProcessStartup.prepare()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -57,6 +57,8 @@ extension RGBImage {
     /// no room above), in the box's colour with white text.
     public mutating func drawBox(x0: Int, y0: Int, x1: Int, y1: Int, color: RGB, label: String? = nil, thickness: Int = 2,
                                  scale: Double = 0.5) {
+        // A dark rim under the colour keeps the box visible on any background, its own hue included.
+        drawRectangle(x0: x0, y0: y0, x1: x1, y1: y1, color: RGB(0, 0, 0), thickness: thickness + 2)
         drawRectangle(x0: x0, y0: y0, x1: x1, y1: y1, color: color, thickness: thickness)
         guard let label, !label.isEmpty else { return }
         let size = RGBImage.labelSize(label, scale: scale)

@@ -69,7 +69,7 @@ public enum Visualization {
 
     public static func draw(_ recognition: Recognition, vocabulary: [String], on image: RGBImage) -> RGBImage {
         var canvas = image
-        let thickness = max(1, min(image.width, image.height) / 300)
+        let thickness = max(2, min(image.width, image.height) / 300)
         let scale = max(0.4, Double(min(image.width, image.height)) / 1200)
         for (index, region) in recognition.regions.enumerated() {
             let color = palette[(region.labels.first?.classIndex ?? index) % palette.count]

@@ -76,7 +76,7 @@ public struct FeedForward: Sendable {
             }
             input = UnsafePointer(normed)
         }
-        Self.fillRows(activations, count: count, width: hidden, with: fc1Bias)
+        Tensor.fillRows(activations, count: count, width: hidden, with: fc1Bias)
         fc1Weight.withUnsafeBufferPointer { w in
             GEMM.serial(m: count, n: hidden, k: width, a: input, lda: width, b: w.baseAddress!, ldb: width, transB: true,
                         c: activations, ldc: hidden, beta: 1)
@@ -87,13 +87,5 @@ public struct FeedForward: Sendable {
         case .relu: Pointwise.apply(ReLUKernel.self, activations, activations, count * hidden)
         }
         Tensor.accumulateLinear(activations, rows: count, weight: fc2Weight, bias: fc2Bias, into: rows, parallel: false)
-    }
-
-    /// Every row of `target` [count, width] set to `bias` (or zero).
-    static func fillRows(_ target: UnsafeMutablePointer<Float>, count: Int, width: Int, with bias: Tensor?) {
-        guard let bias else { target.update(repeating: 0, count: count * width); return }
-        bias.withUnsafeBufferPointer { b in
-            for r in 0..<count { (target + r * width).update(from: b.baseAddress!, count: width) }
-        }
     }
 }

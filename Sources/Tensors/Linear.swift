@@ -12,13 +12,7 @@ extension Tensor {
             guard rows > 0, outputs > 0 else { return }
             let c = out.baseAddress!
             // Start from the bias rows and accumulate the product onto them (beta = 1).
-            if let bias {
-                bias.scalars.withUnsafeBufferPointer { b in
-                    for row in 0..<rows { (c + row * outputs).update(from: b.baseAddress!, count: outputs) }
-                }
-            } else {
-                c.update(repeating: 0, count: rows * outputs)
-            }
+            Tensor.fillRows(c, count: rows, width: outputs, with: bias)
             guard inputs > 0 else { return }
             scalars.withUnsafeBufferPointer { x in
                 weight.scalars.withUnsafeBufferPointer { w in
@@ -43,6 +37,14 @@ extension Tensor {
             input.withUnsafeBufferPointer { a in
                 Tensor.accumulateLinear(a.baseAddress!, rows: rows, weight: weight, bias: bias, into: out.baseAddress!, parallel: true)
             }
+        }
+    }
+
+    /// Every row of `target` [count, width] set to `bias` (or zero): where a product accumulates.
+    static func fillRows(_ target: UnsafeMutablePointer<Float>, count: Int, width: Int, with bias: Tensor?) {
+        guard let bias else { target.update(repeating: 0, count: count * width); return }
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<count { (target + r * width).update(from: b.baseAddress!, count: width) }
         }
     }
 

@@ -96,7 +96,7 @@ private func relativeError(_ actual: Tensor, _ reference: Tensor) -> Float {
         (0..<width).map { j in (features.scalars[2 * c * width + j] + features.scalars[(2 * c + 1) * width + j]) / 2 }
     })
     #expect(relativeError(try classes.embeddings(for: names), means.l2Normalized()) < 1e-6)
-    #expect(throws: CLIPError.self) { try ClassEmbeddings(text: text, identity: "x", templates: ["no placeholder"], tokenize: tokenize) }
+    #expect(throws: CLIPError.self) { try ClassEmbeddings(text: text, identity: "x", templates: ["a photo without the class name"], tokenize: tokenize) }
 }
 
 @Test func badWeightsAreNamed() throws {

@@ -141,8 +141,10 @@ extension ImageEncoderViT {
     struct RelPosAttention: Sendable {
         let qkv: Linear
         let proj: Linear
-        let relPosH: Tensor  // [2·span − 1, hd]
-        let relPosWReversed: Tensor  // rel_pos_w with its rows reversed: see DecomposedRelativePosition
+        /// rel_pos_h and rel_pos_w (rows reversed: see DecomposedRelativePosition), transposed to
+        /// [hd, offsets] with zero columns up to whole vectors: the B operand of a RegisterTile product.
+        let relPosHTransposed: Tensor
+        let relPosWReversedTransposed: Tensor
         let heads: Int
         let span: Int
 
@@ -153,11 +155,17 @@ extension ImageEncoderViT {
                 throw SAMError.inconsistentWeights(key: loader.key("rel_pos_h"),
                                                    reason: "expected [2·size − 1, head_dim] relative positions (use_rel_pos=True)")
             }
-            relPosH = try loader.tensor("rel_pos_h", shape: table)
+            let relPosH = try loader.tensor("rel_pos_h", shape: table)
             let relPosW = try loader.tensor("rel_pos_w", shape: table)
-            relPosWReversed = Tensor(shape: table, scalars: (0..<table[0]).reversed().flatMap {
+            let relPosWReversed = Tensor(shape: table, scalars: (0..<table[0]).reversed().flatMap {
                 relPosW.scalars[($0 * table[1])..<(($0 + 1) * table[1])]
             })
+            let columns = roundUp(table[0], to: RegisterTile.narrowColumns)
+            func padded(_ transposed: Tensor) -> Tensor {
+                Tensor.concatenate([transposed, Tensor(shape: [table[1], columns - table[0]])], axis: 1)
+            }
+            relPosHTransposed = padded(relPosH.transposed())
+            relPosWReversedTransposed = padded(relPosWReversed.transposed())
             heads = dim / table[1]
             span = (table[0] + 1) / 2
         }
@@ -167,13 +175,9 @@ extension ImageEncoderViT {
         func attend(_ qkvOut: Tensor, windows: Int, height: Int, width: Int) -> Tensor {
             let dim = qkv.inputs, headDim = dim / heads, tokens = height * width
             precondition(height == span && width == span, "rel-pos tables are for \(span)×\(span), got \(height)×\(width)")
-            let rows = windows * tokens
-            // Σc q[c]·R[o, c] for every query and offset o, per head: [heads, n, 2·span − 1].
-            let relH = relativeLogits(qkvOut, table: relPosH, rows: rows, dim: dim, headDim: headDim)
-            let relWReversed = relativeLogits(qkvOut, table: relPosWReversed, rows: rows, dim: dim, headDim: headDim)
-            var out = Tensor(shape: [rows, dim], unsafeUninitialized: { _ in })
-            let bias = DecomposedRelativePosition(relH: relH, relWReversed: relWReversed, rows: rows, tokens: tokens,
-                                                  width: width, span: span)
+            let bias = DecomposedRelativePosition(qkv: qkvOut, tableH: relPosHTransposed, tableWReversed: relPosWReversedTransposed,
+                                                  headDim: headDim, tokens: tokens, width: width, span: span)
+            var out = Tensor(shape: [windows * tokens, dim], unsafeUninitialized: { _ in })
             qkvOut.withUnsafeBufferPointer { q in
                 out.withUnsafeMutableBufferPointer { o in
                     Attention.compute(
@@ -185,58 +189,76 @@ extension ImageEncoderViT {
             }
             return out
         }
+    }
 
-        /// Per head: unscaled q [rows, hd] (a column slice of qkv) · tableᵀ → [rows, 2·span − 1].
-        private func relativeLogits(_ qkvOut: Tensor, table: Tensor, rows: Int, dim: Int, headDim: Int) -> Tensor {
-            let offsets = table.shape[0]
-            return Tensor(shape: [heads, rows, offsets]) { out in
-                qkvOut.withUnsafeBufferPointer { q in
+    /// `add_decomposed_rel_pos` for equal query and key grids: bias[q, k] =
+    /// relH[q, qh − kh + span − 1] + relW[q, qw − kw + span − 1], where relH = q·rel_pos_hᵀ and
+    /// relW = q·rel_pos_wᵀ per head (q unscaled). Each block of queries prepares its rows of relH and
+    /// relW in the worker's cache. relW is kept with its offsets reversed (index kw − qw + span − 1),
+    /// so along a row of keys it is read forwards, a vector at a time.
+    struct DecomposedRelativePosition: AttentionBias {
+        typealias Vector = SIMD16<Float>
+
+        let qkv: Tensor  // [windows·tokens, 3C]: q of head h in columns h·hd…
+        let tableH: Tensor  // [hd, offsets rounded up to whole vectors]
+        let tableWReversed: Tensor
+        let headDim: Int
+        let tokens: Int  // per window
+        let width: Int
+        let span: Int
+
+        /// Columns per prepared logits row: the 2·span − 1 offsets and room for a whole vector
+        /// read from any key-row start.
+        var logitsStride: Int { roundUp(2 * span - 1 + Vector.scalarCount - 1, to: Vector.scalarCount) }
+        /// A query's relH row, then its reversed relW row.
+        var preparedRowSize: Int { 2 * logitsStride }
+
+        func prepare(sequence: Int, head: Int, queries: Range<Int>, into rows: UnsafeMutablePointer<Float>) {
+            rows.update(repeating: 0, count: queries.count * preparedRowSize)
+            let queryStride = qkv.shape[1], columns = tableH.shape[1]
+            qkv.withUnsafeBufferPointer { q in
+                let firstQuery = q.baseAddress! + (sequence * tokens + queries.lowerBound) * queryStride + head * headDim
+                for (table, offset) in [(tableH, 0), (tableWReversed, logitsStride)] {
                     table.withUnsafeBufferPointer { t in
-                        for h in 0..<heads {
-                            GEMM.sgemm(m: rows, n: offsets, k: headDim, a: q.baseAddress! + h * headDim, lda: 3 * dim,
-                                       b: t.baseAddress!, ldb: headDim, transB: true,
-                                       c: out.baseAddress! + h * rows * offsets, ldc: offsets)
-                        }
+                        RegisterTile.multiplyAdd(
+                            rows: queries.count, a: firstQuery, aRowStride: queryStride, b: t.baseAddress!, bRowStride: columns,
+                            c: rows + offset, cRowStride: preparedRowSize, depth: headDim, columns: columns)
                     }
                 }
             }
         }
-    }
 
-    /// `add_decomposed_rel_pos` for equal query and key grids: bias[q, k] =
-    /// relH[q, qh − kh + span − 1] + relW[q, qw − kw + span − 1]. relW is stored with its
-    /// offsets reversed (index kw − qw + span − 1), so along a row of keys it is read forwards
-    /// and the inner loop is a contiguous vector add.
-    struct DecomposedRelativePosition: AttentionBias {
-        let relH: Tensor  // [heads, rows, 2·span − 1]
-        let relWReversed: Tensor
-        let rows: Int
-        let tokens: Int  // per window: window w's queries are rows w·tokens… of relH/relW
-        let width: Int
-        let span: Int
-
-        func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
-            let offsets = 2 * span - 1, firstRow = sequence * tokens
-            relH.withUnsafeBufferPointer { hTable in
-                relWReversed.withUnsafeBufferPointer { wTable in
-                    for (i, query) in queries.enumerated() {
-                        let rowBase = (head * rows + firstRow + query) * offsets
-                        let hRow = hTable.baseAddress! + rowBase + query / width + span - 1  // hRow[-kh]
-                        let wRow = UnsafePointer(wTable.baseAddress! + rowBase + span - 1 - query % width)  // wRow[kw]
-                        let target = tile + i * rowStride - keys.lowerBound
-                        var key = keys.lowerBound
-                        while key < keys.upperBound {
-                            let kh = key / width, rowStart = kh * width
-                            let rowEnd = min(keys.upperBound, rowStart + width)
-                            FastMath.add(wRow + (key - rowStart), plus: hRow[-kh], to: target + key, count: rowEnd - key)
-                            key = rowEnd
+        func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+                 to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+            let (firstKeyRow, firstKeyColumn) = keys.lowerBound.quotientAndRemainder(dividingBy: width)
+            // The bias row is assembled left to right in whole vectors, each overwriting the
+            // previous one's spill past its key row, then added to the tile row in one pass.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: keys.count + Vector.scalarCount) { buffer in
+                let biasRow = UnsafeMutableRawPointer(buffer.baseAddress!)
+                for (i, query) in queries.enumerated() {
+                    let relH = prepared + i * preparedRowSize
+                    let hRow = relH + query / width + span - 1  // hRow[-kh]
+                    let wRow = UnsafeRawPointer(relH + logitsStride + span - 1 - query % width)  // wRow[kw]
+                    var key = 0, kh = firstKeyRow, kw = firstKeyColumn
+                    while key < keys.count {
+                        let count = min(keys.count - key, width - kw)
+                        let h = Vector(repeating: hRow[-kh])
+                        for j in stride(from: 0, to: count, by: Vector.scalarCount) {
+                            biasRow.storeBytes(of: wRow.loadUnaligned(fromByteOffset: 4 * (kw + j), as: Vector.self) + h,
+                                               toByteOffset: 4 * (key + j), as: Vector.self)
                         }
+                        key += count
+                        kh += 1
+                        kw = 0
                     }
+                    FastMath.add(buffer.baseAddress!, plus: 0, to: tile + i * rowStride, count: keys.count)
                 }
             }
         }
     }
 }
+
+func roundUp(_ value: Int, to multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
 
 /// tokens [g·g, C] → windows [nW·ws·ws, C] padded at the bottom and right with `padRow` (zeros
 /// when nil), and the padded size.

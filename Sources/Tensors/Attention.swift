@@ -3,19 +3,36 @@ import Foundation
 /// An additive term on attention scores before the softmax (relative positions, masks).
 ///
 /// Attention never materialises the full [queries × keys] score matrix for long sequences,
-/// so a bias is asked for one tile at a time.
+/// so a bias is asked for one tile at a time. A bias computed from the queries themselves
+/// (relative positions) prepares per-query state once per block of queries, in the worker's
+/// cache, instead of for every tile or for the whole sequence up front.
 public protocol AttentionBias: Sendable {
+    /// Floats of per-query state that `prepare` writes; 0 (the default) for biases that need none.
+    var preparedRowSize: Int { get }
+
+    /// Writes the state of `queries` of one sequence and head to `rows`, `preparedRowSize`
+    /// floats per query. Attention calls it once per block of queries, before the block's adds.
+    func prepare(sequence: Int, head: Int, queries: Range<Int>, into rows: UnsafeMutablePointer<Float>)
+
     /// Adds bias[head, q, k] for q in `queries`, k in `keys` into `tile`, whose row i holds
     /// query `queries.lowerBound + i` and column j key `keys.lowerBound + j`. Query and key
-    /// indices count within `sequence`, the sequence's index in a batched call.
-    func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int)
+    /// indices count within `sequence`, the sequence's index in a batched call. `prepared`
+    /// holds the prepared state of query `queries.lowerBound`, then of the following ones.
+    func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+             to tile: UnsafeMutablePointer<Float>, rowStride: Int)
+}
+
+extension AttentionBias {
+    public var preparedRowSize: Int { 0 }
+    public func prepare(sequence: Int, head: Int, queries: Range<Int>, into rows: UnsafeMutablePointer<Float>) {}
 }
 
 /// The causal mask of a text transformer: query i sees keys 0...i.
 public struct CausalMask: AttentionBias {
     public init() {}
 
-    public func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+    public func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+                    to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
         for (row, query) in queries.enumerated() where query + 1 < keys.upperBound {
             let firstMasked = max(query + 1, keys.lowerBound)
             let rowPointer = tile + row * rowStride
@@ -33,7 +50,8 @@ public struct DenseAttentionBias: AttentionBias {
         self.bias = bias
     }
 
-    public func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+    public func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+                    to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
         let queryCount = bias.shape[1], keyCount = bias.shape[2]
         let headOffset = (bias.shape[0] == 1 ? 0 : head) * queryCount * keyCount
         bias.withUnsafeBufferPointer { values in
@@ -107,6 +125,14 @@ public enum Attention {
         scale: Float, bias: (any AttentionBias)?, sequences: Int = 1
     ) {
         guard queryCount > 0, heads > 0, sequences > 0 else { return }
+        if usesRegisterTiles(queryCount: queryCount, keyCount: keyCount, valueDim: valueDim) {
+            computeRegisterTiled(
+                queries: queries, queryStride: queryStride, keys: keys, keyStride: keyStride,
+                values: values, valueStride: valueStride, output: output, outputStride: outputStride,
+                queryCount: queryCount, keyCount: keyCount, heads: heads, headDim: headDim, valueDim: valueDim,
+                scale: scale, bias: bias, sequences: sequences)
+            return
+        }
         let queryBlocks = (queryCount + queryTile - 1) / queryTile
         let keyBlock = min(keyCount, keyTile)
         Parallel.forEach(sequences * heads * queryBlocks) { item in
@@ -121,9 +147,11 @@ public enum Attention {
             let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: rows * valueDim)
             let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: rows)
             let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+            let prepared = UnsafeMutablePointer<Float>.allocate(capacity: rows * (bias?.preparedRowSize ?? 0))
             defer {
-                scores.deallocate(); accumulator.deallocate(); rowMax.deallocate(); rowSum.deallocate()
+                scores.deallocate(); accumulator.deallocate(); rowMax.deallocate(); rowSum.deallocate(); prepared.deallocate()
             }
+            bias?.prepare(sequence: sequence, head: head, queries: firstQuery..<(firstQuery + rows), into: prepared)
             accumulator.initialize(repeating: 0, count: rows * valueDim)
             rowMax.initialize(repeating: -.infinity, count: rows)
             rowSum.initialize(repeating: 0, count: rows)
@@ -138,24 +166,10 @@ public enum Attention {
                             b: keys + firstKey * keyStride + head * headDim, ldb: keyStride, transB: true,
                             c: scores, ldc: columns, alpha: scale)
                 bias?.add(sequence: sequence, head: head, queries: firstQuery..<(firstQuery + rows),
-                          keys: firstKey..<(firstKey + columns), to: scores, rowStride: columns)
-                // Online softmax: rescale what was accumulated by e^(old max − new max).
-                for row in 0..<rows {
-                    let rowScores = scores + row * columns
-                    let newMax = max(rowMax[row], FastMath.maximum(rowScores, count: columns))
-                    if newMax == -.infinity {
-                        // Every key so far is masked for this row: contributes nothing yet.
-                        for j in 0..<columns { rowScores[j] = 0 }
-                        continue
-                    }
-                    let correction = rowMax[row] == -.infinity ? 0 : Foundation.exp(rowMax[row] - newMax)
-                    let blockSum = FastMath.expSubtractingInPlace(rowScores, count: columns, shift: newMax)
-                    if firstKey > 0 && correction != 1 {
-                        FastMath.scale(accumulator + row * valueDim, count: valueDim, by: correction)
-                    }
-                    rowSum[row] = rowSum[row] * correction + blockSum
-                    rowMax[row] = newMax
-                }
+                          keys: firstKey..<(firstKey + columns), prepared: prepared, to: scores, rowStride: columns)
+                onlineSoftmaxStep(scores: scores, rowStride: columns, rows: rows, columns: columns,
+                                  rowMax: rowMax, rowSum: rowSum, accumulator: accumulator, valueDim: valueDim,
+                                  rescale: firstKey > 0)
                 // accumulator += P · V_block
                 GEMM.serial(m: rows, n: valueDim, k: columns,
                             a: scores, lda: columns,
@@ -163,13 +177,47 @@ public enum Attention {
                             c: accumulator, ldc: valueDim, beta: firstKey == 0 ? 0 : 1)
                 firstKey += columns
             }
-            for row in 0..<rows {
-                // A row with every key masked has no defined softmax; it yields zeros.
-                let inverse: Float = rowSum[row] > 0 ? 1 / rowSum[row] : 0
-                let target = output + (firstQuery + row) * outputStride + head * valueDim
-                let source = accumulator + row * valueDim
-                for j in 0..<valueDim { target[j] = source[j] * inverse }
+            writeNormalized(accumulator: accumulator, rowSum: rowSum, rows: rows, valueDim: valueDim,
+                            to: output + firstQuery * outputStride + head * valueDim, outputStride: outputStride)
+        }
+    }
+
+    /// One key block of the online softmax: turns each row of scores into e^(score − running max),
+    /// and where the maximum rose, rescales the row's accumulated output and sum by
+    /// e^(old max − new max) (`rescale` is false for the first block, whose accumulator is empty).
+    static func onlineSoftmaxStep(
+        scores: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int, columns: Int,
+        rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+        accumulator: UnsafeMutablePointer<Float>, valueDim: Int, rescale: Bool
+    ) {
+        for row in 0..<rows {
+            let rowScores = scores + row * rowStride
+            let newMax = max(rowMax[row], FastMath.maximum(rowScores, count: columns))
+            if newMax == -.infinity {
+                // Every key so far is masked for this row: contributes nothing yet.
+                rowScores.update(repeating: 0, count: columns)
+                continue
             }
+            let correction = rowMax[row] == -.infinity ? 0 : Foundation.exp(rowMax[row] - newMax)
+            let blockSum = FastMath.expSubtractingInPlace(rowScores, count: columns, shift: newMax)
+            if rescale && correction != 1 {
+                FastMath.scale(accumulator + row * valueDim, count: valueDim, by: correction)
+            }
+            rowSum[row] = rowSum[row] * correction + blockSum
+            rowMax[row] = newMax
+        }
+    }
+
+    /// output row r = accumulator row r / rowSum[r]. A row with every key masked has no
+    /// defined softmax; it yields zeros.
+    static func writeNormalized(
+        accumulator: UnsafePointer<Float>, rowSum: UnsafePointer<Float>, rows: Int, valueDim: Int,
+        to output: UnsafeMutablePointer<Float>, outputStride: Int
+    ) {
+        for row in 0..<rows {
+            let inverse: Float = rowSum[row] > 0 ? 1 / rowSum[row] : 0
+            let target = output + row * outputStride, source = accumulator + row * valueDim
+            for j in 0..<valueDim { target[j] = source[j] * inverse }
         }
     }
 
@@ -189,8 +237,13 @@ public enum Attention {
         for b in 0..<batch {
             for h in 0..<heads {
                 for i in biasTile.indices { biasTile[i] = 0 }
-                biasTile.withUnsafeMutableBufferPointer {
-                    bias?.add(sequence: b, head: h, queries: 0..<queryCount, keys: 0..<keyCount, to: $0.baseAddress!, rowStride: keyCount)
+                var prepared = [Float](repeating: 0, count: max(1, queryCount * (bias?.preparedRowSize ?? 0)))
+                prepared.withUnsafeMutableBufferPointer { state in
+                    bias?.prepare(sequence: b, head: h, queries: 0..<queryCount, into: state.baseAddress!)
+                    biasTile.withUnsafeMutableBufferPointer {
+                        bias?.add(sequence: b, head: h, queries: 0..<queryCount, keys: 0..<keyCount, prepared: state.baseAddress!,
+                                  to: $0.baseAddress!, rowStride: keyCount)
+                    }
                 }
                 for i in 0..<queryCount {
                     var logits = [Double](repeating: 0, count: keyCount)

@@ -9,26 +9,30 @@ import Testing
         return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
     }
 
+    /// Value heads of whole vectors and enough rows take the register-tiled path; the others
+    /// (value widths d + 3) the BLAS one. Sizes straddle tiles of 6 rows, 16 keys and key blocks.
     @Test(arguments: [
-        (1, 1, 1, 8), (7, 13, 2, 16), (64, 64, 4, 32), (65, 130, 3, 24), (200, 2500, 2, 16),
+        (1, 1, 1, 8, 11), (7, 13, 2, 16, 19), (64, 64, 4, 32, 35), (65, 130, 3, 24, 27), (200, 2500, 2, 16, 19),
+        (25, 33, 2, 16, 16), (97, 1030, 3, 64, 64), (200, 700, 2, 80, 80), (31, 517, 1, 20, 32),
     ])
-    func tiledMatchesNaive(queries: Int, keys: Int, heads: Int, headDim: Int) {
+    func tiledMatchesNaive(queries: Int, keys: Int, heads: Int, headDim: Int, valueDim: Int) {
         var generator = SplitMix64(seed: UInt64(queries * 1000 + keys))
         let q = Tensor.random([queries, heads * headDim], in: -2...2, using: &generator)
         let k = Tensor.random([keys, heads * headDim], in: -2...2, using: &generator)
-        let v = Tensor.random([keys, heads * (headDim + 3)], using: &generator)
+        let v = Tensor.random([keys, heads * valueDim], using: &generator)
         let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: heads)
         let reference = Attention.naive(queries: q, keys: k, values: v, heads: heads)
         #expect(relativeError(tiled, reference) <= 1e-5)
+        #expect(Attention.usesRegisterTiles(queryCount: queries, keyCount: keys, valueDim: valueDim) == (valueDim % 16 == 0))
     }
 
     @Test func denseBiasPerHeadAndShared() {
         var generator = SplitMix64(seed: 3)
-        let (nq, nk, heads, d) = (70, 1500, 3, 8)
+        let (nq, nk, heads, d) = (70, 1500, 3, 16)
         let q = Tensor.random([nq, heads * d], using: &generator)
         let k = Tensor.random([nk, heads * d], using: &generator)
-        let v = Tensor.random([nk, heads * d], using: &generator)
-        for biasHeads in [1, heads] {
+        for (biasHeads, valueDim) in [(1, 8), (heads, 8), (1, 16), (heads, 16)] {
+            let v = Tensor.random([nk, heads * valueDim], using: &generator)
             let bias = DenseAttentionBias(Tensor.random([biasHeads, nq, nk], in: -3...3, using: &generator))
             let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: heads, bias: bias)
             let reference = Attention.naive(queries: q, keys: k, values: v, heads: heads, bias: bias)
@@ -60,7 +64,8 @@ import Testing
     @Test func batchedSequencesSeeTheirOwnBias() {
         // A bias that differs per sequence (as ViT windows' relative positions do).
         struct PerSequence: AttentionBias {
-            func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+            func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+                     to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
                 for (i, q) in queries.enumerated() {
                     for (j, k) in keys.enumerated() { tile[i * rowStride + j] += Float((sequence + 1) * (k - q + head)) * 0.01 }
                 }
@@ -68,22 +73,27 @@ import Testing
         }
         var generator = SplitMix64(seed: 8)
         let q = Tensor.random([5, 300, 16], using: &generator), k = Tensor.random([5, 70, 16], using: &generator)
-        let v = Tensor.random([5, 70, 8], using: &generator)
-        let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: 2, bias: PerSequence())
-        #expect(relativeError(tiled, Attention.naive(queries: q, keys: k, values: v, heads: 2, bias: PerSequence())) <= 1e-5)
+        for valueWidth in [2 * 8, 2 * 16] {
+            let v = Tensor.random([5, 70, valueWidth], using: &generator)
+            let tiled = Attention.multiHead(queries: q, keys: k, values: v, heads: 2, bias: PerSequence())
+            #expect(relativeError(tiled, Attention.naive(queries: q, keys: k, values: v, heads: 2, bias: PerSequence())) <= 1e-5)
+        }
     }
 
     @Test func fullyMaskedRowGivesZeros() {
         struct MaskFirstRow: AttentionBias {
-            func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+            func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+                     to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
                 if queries.contains(0) { for j in 0..<keys.count { tile[j] = -.infinity } }
             }
         }
         var generator = SplitMix64(seed: 6)
-        let x = Tensor.random([4, 8], using: &generator)
-        let out = Attention.multiHead(queries: x, keys: x, values: x, heads: 1, bias: MaskFirstRow())
-        #expect(out.scalars[0..<8].allSatisfy { $0 == 0 })
-        #expect(out.scalars.allSatisfy { $0.isFinite })
+        for (rows, width) in [(4, 8), (40, 16)] {  // the BLAS path and the register-tiled one
+            let x = Tensor.random([rows, width], using: &generator)
+            let out = Attention.multiHead(queries: x, keys: x, values: x, heads: 1, bias: MaskFirstRow())
+            #expect(out.scalars[0..<width].allSatisfy { $0 == 0 })
+            #expect(out.scalars.allSatisfy { $0.isFinite })
+        }
     }
 
     @Test func vectorExpMatchesLibm() {

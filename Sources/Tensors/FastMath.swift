@@ -29,8 +29,27 @@ public enum FastMath {
         return y * unsafeBitCast((integer &+ 127) &<< 23, to: Vector.self)
     }
 
+    /// e^d for d ≤ 0 (a value minus its row's maximum) within 3e-7, with fewer instructions than
+    /// `exp`: 2^t for t = d·log2 e, split into n = round(t) and f = t − n ∈ [−½, ½], where 2^f is a
+    /// degree-5 polynomial fitted for relative error. t ≤ −127 (including d = −∞) gives exactly 0.
+    @inline(__always)
+    public static func expOfNonPositive(_ d: Vector) -> Vector {
+        let t = pointwiseMax(d * 1.442_695_04, Vector(repeating: -127))
+        // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
+        let shifted = t + 12_582_912
+        let f = t - (shifted - 12_582_912)
+        var p = Vector(repeating: 9.675_459_9e-3).addingProduct(f, Vector(repeating: 1.326_697_1e-3))
+        p = Vector(repeating: 5.550_742_5e-2).addingProduct(p, f)
+        p = Vector(repeating: 0.240_221_22).addingProduct(p, f)
+        p = Vector(repeating: 0.693_146_94).addingProduct(p, f)
+        p = Vector(repeating: 1.000_000_1).addingProduct(p, f)
+        // 2^n in the exponent bits: n + 127 = (bits − bits(1.5·2²³)) + 127; n = −127 gives 0.
+        let biased = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &+ (127 - 0x4B40_0000)
+        return p * unsafeBitCast(biased &<< 23, to: Vector.self)
+    }
+
     /// Replaces each of `count` values at `pointer` by e^(value − shift) and returns their sum.
-    /// This is the core of every softmax: `shift` is the row maximum.
+    /// This is the core of every softmax: `shift` is the row maximum, so no exponent is positive.
     @inline(__always)
     public static func expSubtractingInPlace(_ pointer: UnsafeMutablePointer<Float>, count: Int, shift: Float) -> Float {
         var sums = Vector()
@@ -39,7 +58,7 @@ public enum FastMath {
         let raw = UnsafeMutableRawPointer(pointer)
         while i + Vector.scalarCount <= count {
             let value = raw.loadUnaligned(fromByteOffset: i * 4, as: Vector.self)
-            let e = exp(value - shiftVector)
+            let e = expOfNonPositive(value - shiftVector)
             raw.storeBytes(of: e, toByteOffset: i * 4, as: Vector.self)
             sums += e
             i += Vector.scalarCount
@@ -48,7 +67,7 @@ public enum FastMath {
         if i < count {
             var tail = Vector(repeating: -.infinity)
             for j in i..<count { tail[j - i] = pointer[j] }
-            let e = exp(tail - shiftVector)
+            let e = expOfNonPositive(tail - shiftVector)
             for j in i..<count { pointer[j] = e[j - i] }
             total += laneSum(e)
         }

@@ -36,16 +36,17 @@ enum VectorMath {
         let ax = magnitude(x)
         let z = ax * 0.707_106_781_186_547_52
         let t = 1 / (1 + 0.5 * z)
+        // Horner steps as fused multiply-adds.
         var p = Vector(repeating: 0.170_872_77)
-        p = p * t - 0.822_152_23
-        p = p * t + 1.488_515_87
-        p = p * t - 1.135_203_98
-        p = p * t + 0.278_868_07
-        p = p * t - 0.186_288_06
-        p = p * t + 0.096_784_18
-        p = p * t + 0.374_091_96
-        p = p * t + 1.000_023_68
-        p = p * t - 1.265_512_23
+        p = Vector(repeating: -0.822_152_23).addingProduct(p, t)
+        p = Vector(repeating: 1.488_515_87).addingProduct(p, t)
+        p = Vector(repeating: -1.135_203_98).addingProduct(p, t)
+        p = Vector(repeating: 0.278_868_07).addingProduct(p, t)
+        p = Vector(repeating: -0.186_288_06).addingProduct(p, t)
+        p = Vector(repeating: 0.096_784_18).addingProduct(p, t)
+        p = Vector(repeating: 0.374_091_96).addingProduct(p, t)
+        p = Vector(repeating: 1.000_023_68).addingProduct(p, t)
+        p = Vector(repeating: -1.265_512_23).addingProduct(p, t)
         // z² = x²/2 = head²/2 + (x − head)(x + head)/2, with head = x cut to 12 significant
         // bits so that head² is exact: rounding z² in float would cost 2z²·2⁻²⁴ relative error.
         let head = unsafeBitCast(unsafeBitCast(ax, to: SIMD16<UInt32>.self) & 0xFFFF_F000, to: Vector.self)

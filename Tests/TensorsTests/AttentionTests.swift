@@ -109,6 +109,22 @@ import Testing
         #expect(worst <= 3e-7)
         #expect(FastMath.exp(FastMath.Vector(repeating: -.infinity))[0] == 0)
     }
+
+    @Test func softmaxExpMatchesLibm() {
+        var worst: Float = 0
+        var d: Float = -87  // normal results only
+        while d < -16 * 0.0071 {
+            var v = FastMath.Vector()
+            for i in 0..<v.scalarCount { v[i] = d + Float(i) * 0.0071 }
+            let e = FastMath.expOfNonPositive(v)
+            for i in 0..<v.scalarCount { worst = max(worst, abs(e[i] - Foundation.exp(v[i])) / Foundation.exp(v[i])) }
+            d += 0.113
+        }
+        #expect(worst <= 3e-7)
+        #expect(FastMath.expOfNonPositive(FastMath.Vector(repeating: 0))[0] == 1)
+        #expect(FastMath.expOfNonPositive(FastMath.Vector(repeating: -.infinity))[0] == 0)
+        #expect(FastMath.expOfNonPositive(FastMath.Vector(repeating: -89))[0] == 0)
+    }
 }
 
 import Foundation

@@ -1,3 +1,5 @@
+import COpenBLAS
+
 extension Attention {
     /// Queries per task of the register-tiled path (a multiple of `RegisterTile.rows`).
     static let registerTiledQueryBlock = 96
@@ -31,15 +33,10 @@ extension Attention {
             let (sequence, head) = (item / heads, item % heads)
             let source = keys + sequence * keyCount * keyStride + head * headDim
             let target = transposedKeys + item * headDim * paddedKeys
-            // 16 keys at a time, so that each write is one whole cache line.
-            for firstKey in stride(from: 0, to: paddedKeys, by: lanes) {
-                for channel in 0..<headDim {
-                    let row = target + channel * paddedKeys + firstKey
-                    for j in 0..<lanes {
-                        let key = firstKey + j
-                        row[j] = key < keyCount ? source[key * keyStride + channel] : 0
-                    }
-                }
+            cblas_somatcopy(CblasRowMajor, CblasTrans, Int32(keyCount), Int32(headDim), 1, source, Int32(keyStride),
+                            target, Int32(paddedKeys))
+            for channel in 0..<headDim {
+                (target + channel * paddedKeys + keyCount).update(repeating: 0, count: paddedKeys - keyCount)
             }
         }
 
@@ -98,7 +95,11 @@ extension Attention {
                     bias?.add(sequence: sequence, head: head, queries: (firstQuery + firstRow)..<(firstQuery + firstRow + stripRows),
                               keys: firstKey..<(firstKey + columns), prepared: prepared + firstRow * preparedRowSize,
                               to: scores, rowStride: keyBlock)
-                    onlineSoftmaxStep(scores: scores, rowStride: keyBlock, rows: stripRows, columns: columns,
+                    // Padding keys get −∞, so that the softmax runs over whole vectors and gives them 0.
+                    for row in 0..<stripRows {
+                        (scores + row * keyBlock + columns).update(repeating: -.infinity, count: paddedColumns - columns)
+                    }
+                    onlineSoftmaxStep(scores: scores, rowStride: keyBlock, rows: stripRows, columns: paddedColumns,
                                       rowMax: rowMax + firstRow, rowSum: rowSum + firstRow,
                                       accumulator: accumulator + firstRow * valueDim, valueDim: valueDim, rescale: firstKey > 0)
                     // accumulator += P · V_block (padding rows of P are zero)

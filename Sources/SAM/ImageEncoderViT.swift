@@ -230,29 +230,44 @@ extension ImageEncoderViT {
 
         func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
                  to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
-            let (firstKeyRow, firstKeyColumn) = keys.lowerBound.quotientAndRemainder(dividingBy: width)
-            // The bias row is assembled left to right in whole vectors, each overwriting the
-            // previous one's spill past its key row, then added to the tile row in one pass.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: keys.count + Vector.scalarCount) { buffer in
-                let biasRow = UnsafeMutableRawPointer(buffer.baseAddress!)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: keys.count + Vector.scalarCount - 1) { buffer in
                 for (i, query) in queries.enumerated() {
-                    let relH = prepared + i * preparedRowSize
-                    let hRow = relH + query / width + span - 1  // hRow[-kh]
-                    let wRow = UnsafeRawPointer(relH + logitsStride + span - 1 - query % width)  // wRow[kw]
-                    var key = 0, kh = firstKeyRow, kw = firstKeyColumn
-                    while key < keys.count {
-                        let count = min(keys.count - key, width - kw)
-                        let h = Vector(repeating: hRow[-kh])
-                        for j in stride(from: 0, to: count, by: Vector.scalarCount) {
-                            biasRow.storeBytes(of: wRow.loadUnaligned(fromByteOffset: 4 * (kw + j), as: Vector.self) + h,
-                                               toByteOffset: 4 * (key + j), as: Vector.self)
-                        }
-                        key += count
-                        kh += 1
-                        kw = 0
-                    }
+                    assemble(query: query, keys: keys, prepared: prepared + i * preparedRowSize, into: buffer.baseAddress!)
                     FastMath.add(buffer.baseAddress!, plus: 0, to: tile + i * rowStride, count: keys.count)
                 }
+            }
+        }
+
+        func write(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+                   to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+            guard rowStride >= keys.count + Vector.scalarCount - 1 else {
+                for row in 0..<queries.count { (tile + row * rowStride).update(repeating: 0, count: keys.count) }
+                return add(sequence: sequence, head: head, queries: queries, keys: keys, prepared: prepared, to: tile, rowStride: rowStride)
+            }
+            for (i, query) in queries.enumerated() {
+                assemble(query: query, keys: keys, prepared: prepared + i * preparedRowSize, into: tile + i * rowStride)
+            }
+        }
+
+        /// Writes the bias of `query` against `keys` to `row` left to right in whole vectors, each
+        /// overwriting the previous one's spill past its key row: up to 15 floats past the range.
+        @inline(__always)
+        private func assemble(query: Int, keys: Range<Int>, prepared relH: UnsafePointer<Float>, into row: UnsafeMutablePointer<Float>) {
+            let hRow = relH + query / width + span - 1  // hRow[-kh]
+            let wRow = UnsafeRawPointer(relH + logitsStride + span - 1 - query % width)  // wRow[kw]
+            let target = UnsafeMutableRawPointer(row)
+            var (kh, kw) = keys.lowerBound.quotientAndRemainder(dividingBy: width)
+            var key = 0
+            while key < keys.count {
+                let count = min(keys.count - key, width - kw)
+                let h = Vector(repeating: hRow[-kh])
+                for j in stride(from: 0, to: count, by: Vector.scalarCount) {
+                    target.storeBytes(of: wRow.loadUnaligned(fromByteOffset: 4 * (kw + j), as: Vector.self) + h,
+                                      toByteOffset: 4 * (key + j), as: Vector.self)
+                }
+                key += count
+                kh += 1
+                kw = 0
             }
         }
     }

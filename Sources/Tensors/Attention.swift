@@ -20,11 +20,23 @@ public protocol AttentionBias: Sendable {
     /// holds the prepared state of query `queries.lowerBound`, then of the following ones.
     func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
              to tile: UnsafeMutablePointer<Float>, rowStride: Int)
+
+    /// Like `add` into a tile whose contents are undefined: writes the bias itself, so that
+    /// scores can then accumulate onto it. Columns from `keys.count` to `rowStride` of each row
+    /// may be overwritten. The default zeroes the rows and adds.
+    func write(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+               to tile: UnsafeMutablePointer<Float>, rowStride: Int)
 }
 
 extension AttentionBias {
     public var preparedRowSize: Int { 0 }
     public func prepare(sequence: Int, head: Int, queries: Range<Int>, into rows: UnsafeMutablePointer<Float>) {}
+
+    public func write(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
+                      to tile: UnsafeMutablePointer<Float>, rowStride: Int) {
+        for row in 0..<queries.count { (tile + row * rowStride).update(repeating: 0, count: keys.count) }
+        add(sequence: sequence, head: head, queries: queries, keys: keys, prepared: prepared, to: tile, rowStride: rowStride)
+    }
 }
 
 /// The causal mask of a text transformer: query i sees keys 0...i.

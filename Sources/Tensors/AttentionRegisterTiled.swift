@@ -42,6 +42,8 @@ extension Attention {
 
         let queryBlock = registerTiledQueryBlock
         let keyBlock = min(registerTiledKeyBlock, paddedKeys)
+        // A vector of room past each row of scores, for biases that write whole vectors.
+        let scoreStride = keyBlock + lanes
         let queryBlocks = (queryCount + queryBlock - 1) / queryBlock
         Parallel.forEach(sequences * heads * queryBlocks) { item in
             let sequence = item / (heads * queryBlocks)
@@ -55,7 +57,7 @@ extension Attention {
 
             // Per-task scratch: scaled queries, scores, output accumulator, running max and sum.
             let scaledQueries = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * headDim)
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: RegisterTile.rows * keyBlock)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: RegisterTile.rows * scoreStride)
             let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: paddedRows * valueDim)
             let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: rows)
             let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: rows)
@@ -86,25 +88,30 @@ extension Attention {
                 // stay in L1 while the key block's K and V stay in L2 for all strips.
                 for tile in 0..<tiles {
                     let firstRow = tile * RegisterTile.rows, stripRows = min(RegisterTile.rows, rows - firstRow)
-                    // scores = q·scale · K_blockᵀ (+ bias)
-                    scores.update(repeating: 0, count: RegisterTile.rows * keyBlock)
+                    // scores = bias (or 0) + q·scale · K_blockᵀ
+                    if let bias {
+                        bias.write(sequence: sequence, head: head, queries: (firstQuery + firstRow)..<(firstQuery + firstRow + stripRows),
+                                   keys: firstKey..<(firstKey + columns), prepared: prepared + firstRow * preparedRowSize,
+                                   to: scores, rowStride: scoreStride)
+                        // Padding rows start from zero (padding columns become −∞ below).
+                        (scores + stripRows * scoreStride).update(repeating: 0, count: (RegisterTile.rows - stripRows) * scoreStride)
+                    } else {
+                        scores.update(repeating: 0, count: RegisterTile.rows * scoreStride)
+                    }
                     RegisterTile.multiplyAdd(
                         a: scaledQueries + firstRow * headDim, aRowStride: headDim,
                         b: keysT + firstKey, bRowStride: paddedKeys,
-                        c: scores, cRowStride: keyBlock, depth: headDim, columns: paddedColumns)
-                    bias?.add(sequence: sequence, head: head, queries: (firstQuery + firstRow)..<(firstQuery + firstRow + stripRows),
-                              keys: firstKey..<(firstKey + columns), prepared: prepared + firstRow * preparedRowSize,
-                              to: scores, rowStride: keyBlock)
+                        c: scores, cRowStride: scoreStride, depth: headDim, columns: paddedColumns)
                     // Padding keys get −∞, so that the softmax runs over whole vectors and gives them 0.
                     for row in 0..<stripRows {
-                        (scores + row * keyBlock + columns).update(repeating: -.infinity, count: paddedColumns - columns)
+                        (scores + row * scoreStride + columns).update(repeating: -.infinity, count: paddedColumns - columns)
                     }
-                    onlineSoftmaxStep(scores: scores, rowStride: keyBlock, rows: stripRows, columns: paddedColumns,
+                    onlineSoftmaxStep(scores: scores, rowStride: scoreStride, rows: stripRows, columns: paddedColumns,
                                       rowMax: rowMax + firstRow, rowSum: rowSum + firstRow,
                                       accumulator: accumulator + firstRow * valueDim, valueDim: valueDim, rescale: firstKey > 0)
                     // accumulator += P · V_block (padding rows of P are zero)
                     RegisterTile.multiplyAdd(
-                        a: scores, aRowStride: keyBlock,
+                        a: scores, aRowStride: scoreStride,
                         b: values + firstKey * valueStride, bRowStride: valueStride,
                         c: accumulator + firstRow * valueDim, cRowStride: valueDim, depth: columns, columns: valueDim)
                 }

@@ -1,5 +1,7 @@
 /// Register-tiled matrix products for attention's inner loops: C[6 × w] += A[6 × depth] · B[depth × w]
 /// with A and B read where they lie, row by row, without the packing copies a BLAS call makes.
+/// The product is summed from zero and then added to C, so that C (a bias, an earlier block's
+/// sum) is rounded once, as when a reference adds it after its matrix product.
 ///
 /// Attention's products are thin (depth or width is one head, 64 floats), so OpenBLAS spends a
 /// large share of each call packing its operands; here every B row is a contiguous run of w
@@ -76,12 +78,7 @@ public enum RegisterTile {
     ) {
         let out = UnsafeMutableRawPointer(c), bBytes = UnsafeRawPointer(b)
         let stride = cRowStride * 4
-        var c0 = out.loadUnaligned(as: Vector.self)
-        var c1 = out.loadUnaligned(fromByteOffset: stride, as: Vector.self)
-        var c2 = out.loadUnaligned(fromByteOffset: 2 * stride, as: Vector.self)
-        var c3 = out.loadUnaligned(fromByteOffset: 3 * stride, as: Vector.self)
-        var c4 = out.loadUnaligned(fromByteOffset: 4 * stride, as: Vector.self)
-        var c5 = out.loadUnaligned(fromByteOffset: 5 * stride, as: Vector.self)
+        var c0 = Vector(), c1 = Vector(), c2 = Vector(), c3 = Vector(), c4 = Vector(), c5 = Vector()
         let a1 = a + aRowStride, a2 = a1 + aRowStride, a3 = a2 + aRowStride, a4 = a3 + aRowStride, a5 = a4 + aRowStride
         for k in 0..<depth {
             let v = bBytes.loadUnaligned(fromByteOffset: k * bRowStride * 4, as: Vector.self)
@@ -92,12 +89,10 @@ public enum RegisterTile {
             c4.addProduct(Vector(repeating: a4[k]), v)
             c5.addProduct(Vector(repeating: a5[k]), v)
         }
-        out.storeBytes(of: c0, as: Vector.self)
-        out.storeBytes(of: c1, toByteOffset: stride, as: Vector.self)
-        out.storeBytes(of: c2, toByteOffset: 2 * stride, as: Vector.self)
-        out.storeBytes(of: c3, toByteOffset: 3 * stride, as: Vector.self)
-        out.storeBytes(of: c4, toByteOffset: 4 * stride, as: Vector.self)
-        out.storeBytes(of: c5, toByteOffset: 5 * stride, as: Vector.self)
+        func add(_ product: Vector, _ row: Int) {
+            out.storeBytes(of: out.loadUnaligned(fromByteOffset: row * stride, as: Vector.self) + product, toByteOffset: row * stride, as: Vector.self)
+        }
+        add(c0, 0); add(c1, 1); add(c2, 2); add(c3, 3); add(c4, 4); add(c5, 5)
     }
 
     #if REGIONSPOT_AVX512
@@ -109,13 +104,12 @@ public enum RegisterTile {
     ) {
         let out = UnsafeMutableRawPointer(c), bBytes = UnsafeRawPointer(b)
         let s = cRowStride * 4
-        func load(_ row: Int, _ part: Int) -> Vector { out.loadUnaligned(fromByteOffset: row * s + part * 64, as: Vector.self) }
-        var c00 = load(0, 0), c01 = load(0, 1), c02 = load(0, 2), c03 = load(0, 3)
-        var c10 = load(1, 0), c11 = load(1, 1), c12 = load(1, 2), c13 = load(1, 3)
-        var c20 = load(2, 0), c21 = load(2, 1), c22 = load(2, 2), c23 = load(2, 3)
-        var c30 = load(3, 0), c31 = load(3, 1), c32 = load(3, 2), c33 = load(3, 3)
-        var c40 = load(4, 0), c41 = load(4, 1), c42 = load(4, 2), c43 = load(4, 3)
-        var c50 = load(5, 0), c51 = load(5, 1), c52 = load(5, 2), c53 = load(5, 3)
+        var c00 = Vector(), c01 = Vector(), c02 = Vector(), c03 = Vector()
+        var c10 = Vector(), c11 = Vector(), c12 = Vector(), c13 = Vector()
+        var c20 = Vector(), c21 = Vector(), c22 = Vector(), c23 = Vector()
+        var c30 = Vector(), c31 = Vector(), c32 = Vector(), c33 = Vector()
+        var c40 = Vector(), c41 = Vector(), c42 = Vector(), c43 = Vector()
+        var c50 = Vector(), c51 = Vector(), c52 = Vector(), c53 = Vector()
         let a1 = a + aRowStride, a2 = a1 + aRowStride, a3 = a2 + aRowStride, a4 = a3 + aRowStride, a5 = a4 + aRowStride
         for k in 0..<depth {
             let row = k * bRowStride * 4
@@ -136,13 +130,16 @@ public enum RegisterTile {
             x = Vector(repeating: a5[k])
             c50.addProduct(x, v0); c51.addProduct(x, v1); c52.addProduct(x, v2); c53.addProduct(x, v3)
         }
-        func store(_ value: Vector, _ row: Int, _ part: Int) { out.storeBytes(of: value, toByteOffset: row * s + part * 64, as: Vector.self) }
-        store(c00, 0, 0); store(c01, 0, 1); store(c02, 0, 2); store(c03, 0, 3)
-        store(c10, 1, 0); store(c11, 1, 1); store(c12, 1, 2); store(c13, 1, 3)
-        store(c20, 2, 0); store(c21, 2, 1); store(c22, 2, 2); store(c23, 2, 3)
-        store(c30, 3, 0); store(c31, 3, 1); store(c32, 3, 2); store(c33, 3, 3)
-        store(c40, 4, 0); store(c41, 4, 1); store(c42, 4, 2); store(c43, 4, 3)
-        store(c50, 5, 0); store(c51, 5, 1); store(c52, 5, 2); store(c53, 5, 3)
+        func add(_ product: Vector, _ row: Int, _ part: Int) {
+            let offset = row * s + part * 64
+            out.storeBytes(of: out.loadUnaligned(fromByteOffset: offset, as: Vector.self) + product, toByteOffset: offset, as: Vector.self)
+        }
+        add(c00, 0, 0); add(c01, 0, 1); add(c02, 0, 2); add(c03, 0, 3)
+        add(c10, 1, 0); add(c11, 1, 1); add(c12, 1, 2); add(c13, 1, 3)
+        add(c20, 2, 0); add(c21, 2, 1); add(c22, 2, 2); add(c23, 2, 3)
+        add(c30, 3, 0); add(c31, 3, 1); add(c32, 3, 2); add(c33, 3, 3)
+        add(c40, 4, 0); add(c41, 4, 1); add(c42, 4, 2); add(c43, 4, 3)
+        add(c50, 5, 0); add(c51, 5, 1); add(c52, 5, 2); add(c53, 5, 3)
     }
     #else
     @inline(__always)

@@ -26,14 +26,8 @@ func decomposedRelativePositionMatchesTheFormula(span: Int, windows: Int, heads:
     let sequence = windows - 1, head = heads - 1
     let queries = 5..<(tokens - 3), keys = (span + 3)..<tokens
     var prepared = [Float](repeating: .nan, count: queries.count * bias.preparedRowSize)
-    let rowStride = keys.count + 5
-    var tile = [Float](repeating: 0, count: queries.count * rowStride)
-    prepared.withUnsafeMutableBufferPointer { state in
-        bias.prepare(sequence: sequence, head: head, queries: queries, into: state.baseAddress!)
-        tile.withUnsafeMutableBufferPointer {
-            bias.add(sequence: sequence, head: head, queries: queries, keys: keys, prepared: state.baseAddress!,
-                     to: $0.baseAddress!, rowStride: rowStride)
-        }
+    prepared.withUnsafeMutableBufferPointer {
+        bias.prepare(sequence: sequence, head: head, queries: queries, into: $0.baseAddress!)
     }
 
     func dot(_ query: Int, _ table: Tensor, _ offset: Int) -> Double {
@@ -42,14 +36,29 @@ func decomposedRelativePositionMatchesTheFormula(span: Int, windows: Int, heads:
                 * Double(table.scalars[offset * headDim + c])
         }
     }
-    var worst = 0.0
-    for (i, query) in queries.enumerated() {
-        for (j, key) in keys.enumerated() {
-            let expected = dot(query, relH, query / span - key / span + span - 1) + dot(query, relW, query % span - key % span + span - 1)
-            worst = max(worst, abs(Double(tile[i * rowStride + j]) - expected))
+    /// `add` onto zeros must leave the columns past the key range alone; `write` onto NaN may not.
+    for (writes, rowStride) in [(false, keys.count + 5), (true, keys.count + 15), (true, keys.count + 2)] {
+        var tile = [Float](repeating: writes ? .nan : 0, count: queries.count * rowStride)
+        prepared.withUnsafeBufferPointer { state in
+            tile.withUnsafeMutableBufferPointer {
+                if writes {
+                    bias.write(sequence: sequence, head: head, queries: queries, keys: keys, prepared: state.baseAddress!,
+                               to: $0.baseAddress!, rowStride: rowStride)
+                } else {
+                    bias.add(sequence: sequence, head: head, queries: queries, keys: keys, prepared: state.baseAddress!,
+                             to: $0.baseAddress!, rowStride: rowStride)
+                }
+            }
         }
-        // Columns past the key range are left alone.
-        #expect(tile[(i * rowStride + keys.count)..<((i + 1) * rowStride)].allSatisfy { $0 == 0 })
+        var worst = 0.0
+        for (i, query) in queries.enumerated() {
+            for (j, key) in keys.enumerated() {
+                let expected = dot(query, relH, query / span - key / span + span - 1) + dot(query, relW, query % span - key % span + span - 1)
+                let error = abs(Double(tile[i * rowStride + j]) - expected)
+                worst = error.isNaN ? .infinity : max(worst, error)
+            }
+            if !writes { #expect(tile[(i * rowStride + keys.count)..<((i + 1) * rowStride)].allSatisfy { $0 == 0 }) }
+        }
+        #expect(worst <= 1e-5, "writes \(writes), row stride \(rowStride)")
     }
-    #expect(worst <= 1e-5)
 }

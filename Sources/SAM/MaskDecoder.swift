@@ -198,9 +198,7 @@ struct OutputUpscaling: Sendable {
     private func product(_ x: Tensor, _ w: Tensor, _ bias: Tensor) -> Tensor {
         let rows = x.count / w.shape[0], k = w.shape[0], n = w.shape[1]
         return Tensor(shape: [rows, n]) { c in
-            bias.withUnsafeBufferPointer { b in
-                for r in 0..<rows { (c.baseAddress! + r * n).update(from: b.baseAddress!, count: n) }
-            }
+            Tensor.fillRows(c.baseAddress!, count: rows, width: n, with: bias)
             x.withUnsafeBufferPointer { a in
                 w.withUnsafeBufferPointer { bw in
                     GEMM.sgemm(m: rows, n: n, k: k, a: a.baseAddress!, lda: k, b: bw.baseAddress!, ldb: n,

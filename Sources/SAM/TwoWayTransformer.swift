@@ -167,9 +167,7 @@ struct DecoderAttention: Sendable {
             } } }
             scores.withUnsafeBufferPointer { pp in folded.withUnsafeBufferPointer { f in out.withUnsafeMutableBufferPointer { o in
                 let target = o.baseAddress! + b * n * e
-                outProj.bias!.withUnsafeBufferPointer { bias in
-                    for r in 0..<n { (target + r * e).update(from: bias.baseAddress!, count: e) }
-                }
+                Tensor.fillRows(target, count: n, width: e, with: outProj.bias)
                 GEMM.sgemm(m: n, n: e, k: cols, a: pp.baseAddress!, lda: n, transA: true, b: f.baseAddress!, ldb: e,
                            c: target, ldc: e, beta: 1)
             } } }

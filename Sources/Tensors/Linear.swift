@@ -41,7 +41,7 @@ extension Tensor {
     }
 
     /// Every row of `target` [count, width] set to `bias` (or zero): where a product accumulates.
-    static func fillRows(_ target: UnsafeMutablePointer<Float>, count: Int, width: Int, with bias: Tensor?) {
+    public static func fillRows(_ target: UnsafeMutablePointer<Float>, count: Int, width: Int, with bias: Tensor?) {
         guard let bias else { target.update(repeating: 0, count: count * width); return }
         bias.withUnsafeBufferPointer { b in
             for r in 0..<count { (target + r * width).update(from: b.baseAddress!, count: width) }

@@ -8,13 +8,14 @@ public enum Gzip {
         public var description: String { "gzip: \(reason)" }
     }
 
-    /// Decompresses every member of a gzip stream and checks each member's length field.
+    /// Decompresses every member of a gzip stream and checks each member's CRC-32 and length.
     /// Malformed DEFLATE data inside a member is reported as a `DecodeError` too.
     public static func decompress(_ data: [UInt8]) throws -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(data.count * 4)
         var position = 0
         while position < data.count {
+            let memberOffset = position
             position = try skipHeader(data, at: position)
             let start = output.count
             do {
@@ -26,10 +27,15 @@ public enum Gzip {
                 throw DecodeError(reason: error.reason)
             }
             guard position + 8 <= data.count else { throw DecodeError(reason: "truncated trailer") }
-            let size = UInt32(data[position + 4]) | UInt32(data[position + 5]) << 8
-                | UInt32(data[position + 6]) << 16 | UInt32(data[position + 7]) << 24
-            guard UInt32(truncatingIfNeeded: output.count - start) == size else {
-                throw DecodeError(reason: "length check failed (trailer says \(size) bytes)")
+            func trailer(_ offset: Int) -> UInt32 {
+                (0..<4).reduce(0) { $0 | UInt32(data[position + offset + $1]) << (8 * $1) }
+            }
+            let crc = output.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            guard crc == trailer(0) else {
+                throw DecodeError(reason: "CRC-32 check failed for the member at offset \(memberOffset)")
+            }
+            guard UInt32(truncatingIfNeeded: output.count - start) == trailer(4) else {
+                throw DecodeError(reason: "length check failed (trailer says \(trailer(4)) bytes)")
             }
             position += 8
         }

@@ -28,12 +28,20 @@ private func inflate(_ data: [UInt8], expectedSize: Int = Int.max) throws -> [UI
     #expect(throws: Inflate.Failure.self) { try inflate(dynamicBlock, expectedSize: foxText.count - 1) }
 }
 
-@Test func gzipDecodesMembersAndChecksLength() throws {
+@Test func gzipDecodesMembersAndChecksCRCAndLength() throws {
     #expect(try Gzip.decompress(gzipped) == text)
     #expect(try Gzip.decompress(gzipped + gzipped) == text + text)
     var badLength = gzipped
     badLength[badLength.count - 4] ^= 1
     #expect(throws: Gzip.DecodeError.self) { try Gzip.decompress(badLength) }
+    var badCRC = gzipped
+    badCRC[badCRC.count - 8] ^= 1
+    let error = #expect(throws: Gzip.DecodeError.self) { try Gzip.decompress(gzipped + badCRC) }
+    #expect(error?.reason == "CRC-32 check failed for the member at offset \(gzipped.count)")
+}
+
+@Test func crc32OfTheStandardCheckString() {
+    #expect(Array("123456789".utf8).withUnsafeBytes { CRC32.checksum($0) } == 0xCBF4_3926)
 }
 
 @Test func gzipDecoderRejectsCorruptInput() {

@@ -207,6 +207,11 @@ TEMPLATES = [
 ]
 
 
+# A bundle's own prompt templates in the fixtures: words the 81 templates already use, so that
+# the tiny vocabulary covers them.
+CUSTOM_TEMPLATES = ["a photo of a {}.", "itap of my {}."]
+
+
 def clean_class_name(name):
     """RegionSpot.get_text_feat's clean-up before formatting the templates."""
     return name.replace("-other", "").replace("-merged", "").replace("-stuff", "")
@@ -342,14 +347,20 @@ def write_model_fixtures():
     text_embeds = hf_text(model, ids)
 
     # RegionSpot.get_text_feat: mean of the unnormalised features over the 81 prompts, then L2.
-    ensemble = []
-    for group in real:
-        mapped = torch.zeros(len(group), 77, dtype=torch.long)
-        for row, seq in enumerate(group):
-            mapped[row, :len(seq)] = torch.tensor([remap[i] for i in seq])
-        ensemble.append(hf_text(model, mapped).mean(0))
-    ensemble = torch.stack(ensemble)
-    ensemble = ensemble / ensemble.norm(dim=-1, keepdim=True)
+    def ensemble_of(groups):
+        means = []
+        for group in groups:
+            mapped = torch.zeros(len(group), 77, dtype=torch.long)
+            for row, seq in enumerate(group):
+                mapped[row, :len(seq)] = torch.tensor([remap[i] for i in seq])
+            means.append(hf_text(model, mapped).mean(0))
+        means = torch.stack(means)
+        return means / means.norm(dim=-1, keepdim=True)
+    ensemble = ensemble_of(real)
+    # The same over a bundle's own templates (its manifest's `templates`), for the first classes.
+    custom = [[[sot] + tokenizer.encode(t.format(clean_class_name(c))) + [eot] for t in CUSTOM_TEMPLATES]
+              for c in classes[:3]]
+    save({"class_embeddings": ensemble_of(custom)}, os.path.join(FIXTURES, "clip_tiny_custom_templates.safetensors"))
 
     save({"pixels": pixels, "token_map": token_map, "image_embeds": image_embeds,
           "pixels_other": pixels_other, "token_map_other": token_map_other, "image_embeds_other": image_embeds_other,

@@ -109,7 +109,7 @@ enum Normalization {
         }
         var tail: Float = 0
         while i < n { let d = x[i] - mean; tail += d * d; i += 1 }
-        let variance = (squares.sum() + tail) / Float(n)
+        let variance = (FastMath.laneSum(squares) + tail) / Float(n)
         let inverse = 1 / (variance + eps).squareRoot()
         i = 0
         while i + VectorMath.width <= n {
@@ -154,6 +154,6 @@ enum Normalization {
         while i + VectorMath.width <= n { lanes += VectorMath.load(x + i); i += VectorMath.width }
         var tail: Float = 0
         while i < n { tail += x[i]; i += 1 }
-        return lanes.sum() + tail
+        return FastMath.laneSum(lanes) + tail
     }
 }

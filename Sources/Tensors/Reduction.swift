@@ -53,7 +53,7 @@ extension Tensor {
                     }
                     var tail: Float = 0
                     while i < width { tail += x[i] * x[i]; i += 1 }
-                    FastMath.scale(x, count: width, by: 1 / max((squares.sum() + tail).squareRoot(), 1e-12))
+                    FastMath.scale(x, count: width, by: 1 / max((FastMath.laneSum(squares) + tail).squareRoot(), 1e-12))
                 }
             }
         }

@@ -108,8 +108,8 @@ enum Softmax {
             probe += v - v
             i += VectorMath.width
         }
-        var result = best.max()
-        var unusual = probe.sum().isNaN
+        var result = FastMath.largestLane(best)
+        var unusual = FastMath.laneSum(probe).isNaN
         while i < n {
             result = Swift.max(result, x[i])
             unusual = unusual || !x[i].isFinite

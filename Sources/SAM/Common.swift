@@ -104,13 +104,18 @@ extension Tensor {
     /// number of times smaller (a broadcast over leading dimensions).
     mutating func addInPlace(_ other: Tensor) {
         precondition(other.count > 0 && count % other.count == 0, "add: \(shape) vs \(other.shape)")
-        let n = other.count
+        let n = other.count, total = count
         other.withUnsafeBufferPointer { b in
             withUnsafeMutableBufferPointer { a in
-                var offset = 0
-                while offset < a.count {
-                    for i in 0..<n { a[offset + i] += b[i] }
-                    offset += n
+                let (a, b) = (a.baseAddress!, b.baseAddress!)
+                // The decoder adds per-prompt image tokens (4 MB a prompt): split over the workers.
+                Parallel.forEachChunk(total, minimumPerChunk: 1 << 15) { range in
+                    var i = range.lowerBound
+                    while i < range.upperBound {
+                        let j = i % n, run = min(range.upperBound - i, n - j)
+                        FastMath.add(b + j, plus: 0, to: a + i, count: run)
+                        i += run
+                    }
                 }
             }
         }

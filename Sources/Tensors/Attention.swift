@@ -206,8 +206,11 @@ public enum Attention {
             let rowScores = scores + row * rowStride
             let newMax = max(rowMax[row], FastMath.maximum(rowScores, count: columns))
             if newMax == -.infinity {
-                // Every key so far is masked for this row: contributes nothing yet.
-                rowScores.update(repeating: 0, count: columns)
+                // Every key so far is masked for this row: contributes nothing yet. Unless the
+                // maximum skipped NaNs: then the row's output is NaN, as in PyTorch.
+                let poisoned = (0..<columns).contains { rowScores[$0].isNaN }
+                rowScores.update(repeating: poisoned ? .nan : 0, count: columns)
+                if poisoned { rowSum[row] = .nan }
                 continue
             }
             let correction = rowMax[row] == -.infinity ? 0 : Foundation.exp(rowMax[row] - newMax)

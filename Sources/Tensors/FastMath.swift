@@ -31,10 +31,12 @@ public enum FastMath {
 
     /// e^d for d ≤ 0 (a value minus its row's maximum) within 2e-7, with fewer instructions than
     /// `exp`: no upper clamp, and after reducing d = n·ln2 + r a degree-5 polynomial fitted for
-    /// relative error (1 + r·q(r), so e^0 is exactly 1). d ≤ −88.3 (including −∞) gives exactly 0.
+    /// relative error (1 + r·q(r), so e^0 is exactly 1). d ≤ −88.3 (including −∞) gives exactly 0,
+    /// NaN gives NaN.
     @inline(__always)
     public static func expOfNonPositive(_ d: Vector) -> Vector {
-        let clamped = pointwiseMax(d, Vector(repeating: -88.3))
+        // Not pointwiseMax, whose vmaxps turns NaN into −88.3: NaN must reach the softmax's sum.
+        let clamped = d.replacing(with: -88.3, where: d .< -88.3)
         // Adding 1.5·2²³ rounds to the nearest integer and leaves it in the low mantissa bits.
         let shifted = Vector(repeating: 12_582_912).addingProduct(clamped, Vector(repeating: 1.442_695_04))
         let n = shifted - 12_582_912

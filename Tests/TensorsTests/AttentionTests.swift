@@ -80,6 +80,19 @@ import Testing
         }
     }
 
+    @Test func nanPoisonsItsRowOnly() {
+        // As in PyTorch: a NaN score makes its query's output NaN, and no other's.
+        var generator = SplitMix64(seed: 9)
+        for (rows, width) in [(4, 8), (40, 16)] {  // the BLAS path and the register-tiled one
+            var q = Tensor.random([rows, width], using: &generator)
+            let kv = Tensor.random([rows, width], using: &generator)
+            q.scalars[width] = .nan  // query 1
+            let out = Attention.multiHead(queries: q, keys: kv, values: kv, heads: 1)
+            #expect(out.scalars[width..<(2 * width)].allSatisfy { $0.isNaN })
+            #expect(out.scalars.enumerated().allSatisfy { $0.offset / width == 1 || $0.element.isFinite })
+        }
+    }
+
     @Test func fullyMaskedRowGivesZeros() {
         struct MaskFirstRow: AttentionBias {
             func add(sequence: Int, head: Int, queries: Range<Int>, keys: Range<Int>, prepared: UnsafePointer<Float>,
@@ -124,6 +137,7 @@ import Testing
         #expect(FastMath.expOfNonPositive(FastMath.Vector(repeating: 0))[0] == 1)
         #expect(FastMath.expOfNonPositive(FastMath.Vector(repeating: -.infinity))[0] == 0)
         #expect(FastMath.expOfNonPositive(FastMath.Vector(repeating: -89))[0] == 0)
+        #expect(FastMath.expOfNonPositive(FastMath.Vector(repeating: .nan))[0].isNaN)
     }
 }
 

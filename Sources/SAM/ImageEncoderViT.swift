@@ -160,7 +160,7 @@ extension ImageEncoderViT {
             let relPosWReversed = Tensor(shape: table, scalars: (0..<table[0]).reversed().flatMap {
                 relPosW.scalars[($0 * table[1])..<(($0 + 1) * table[1])]
             })
-            let columns = roundUp(table[0], to: RegisterTile.narrowColumns)
+            let columns = RegisterTile.paddedColumns(table[0])
             func padded(_ transposed: Tensor) -> Tensor {
                 Tensor.concatenate([transposed, Tensor(shape: [table[1], columns - table[0]])], axis: 1)
             }
@@ -209,7 +209,7 @@ extension ImageEncoderViT {
 
         /// Columns per prepared logits row: the 2·span − 1 offsets and room for a whole vector
         /// read from any key-row start.
-        var logitsStride: Int { roundUp(2 * span - 1 + Vector.scalarCount - 1, to: Vector.scalarCount) }
+        var logitsStride: Int { RegisterTile.paddedColumns(2 * span - 1 + Vector.scalarCount - 1) }
         /// A query's relH row, then its reversed relW row.
         var preparedRowSize: Int { 2 * logitsStride }
 
@@ -272,8 +272,6 @@ extension ImageEncoderViT {
         }
     }
 }
-
-func roundUp(_ value: Int, to multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
 
 /// tokens [g·g, C] → windows [nW·ws·ws, C] padded at the bottom and right with `padRow` (zeros
 /// when nil), and the padded size.

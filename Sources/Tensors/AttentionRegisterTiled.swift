@@ -26,7 +26,7 @@ extension Attention {
         scale: Float, bias: (any AttentionBias)?, sequences: Int
     ) {
         let lanes = RegisterTile.narrowColumns
-        let paddedKeys = (keyCount + lanes - 1) / lanes * lanes
+        let paddedKeys = RegisterTile.paddedColumns(keyCount)
         let transposedKeys = UnsafeMutablePointer<Float>.allocate(capacity: sequences * heads * headDim * paddedKeys)
         defer { transposedKeys.deallocate() }
         Parallel.forEach(sequences * heads) { item in
@@ -83,7 +83,7 @@ extension Attention {
             var firstKey = 0
             while firstKey < keyCount {
                 let columns = min(keyBlock, keyCount - firstKey)
-                let paddedColumns = (columns + lanes - 1) / lanes * lanes
+                let paddedColumns = RegisterTile.paddedColumns(columns)
                 // One strip of 6 queries at a time from scores to output, so that the strip's scores
                 // stay in L1 while the key block's K and V stay in L2 for all strips.
                 for tile in 0..<tiles {

@@ -20,6 +20,9 @@ public enum RegisterTile {
     /// Column counts are multiples of this.
     public static let narrowColumns = Vector.scalarCount
 
+    /// `count` columns rounded up to whole vectors.
+    public static func paddedColumns(_ count: Int) -> Int { (count + narrowColumns - 1) / narrowColumns * narrowColumns }
+
     /// C[rows × columns] += A[rows × depth] · B[depth × columns] for any number of rows, on the
     /// calling thread: whole tiles in place, a last partial tile through zero-padded copies.
     /// `columns` must be a multiple of `narrowColumns`.
@@ -89,10 +92,14 @@ public enum RegisterTile {
             c4.addProduct(Vector(repeating: a4[k]), v)
             c5.addProduct(Vector(repeating: a5[k]), v)
         }
-        func add(_ product: Vector, _ row: Int) {
-            out.storeBytes(of: out.loadUnaligned(fromByteOffset: row * stride, as: Vector.self) + product, toByteOffset: row * stride, as: Vector.self)
-        }
-        add(c0, 0); add(c1, 1); add(c2, 2); add(c3, 3); add(c4, 4); add(c5, 5)
+        add(c0, to: out); add(c1, to: out + stride); add(c2, to: out + 2 * stride)
+        add(c3, to: out + 3 * stride); add(c4, to: out + 4 * stride); add(c5, to: out + 5 * stride)
+    }
+
+    /// C's vector at `target` += a tile's product, rounded once.
+    @inline(__always)
+    private static func add(_ product: Vector, to target: UnsafeMutableRawPointer) {
+        target.storeBytes(of: target.loadUnaligned(as: Vector.self) + product, as: Vector.self)
     }
 
     #if REGIONSPOT_AVX512
@@ -130,16 +137,13 @@ public enum RegisterTile {
             x = Vector(repeating: a5[k])
             c50.addProduct(x, v0); c51.addProduct(x, v1); c52.addProduct(x, v2); c53.addProduct(x, v3)
         }
-        func add(_ product: Vector, _ row: Int, _ part: Int) {
-            let offset = row * s + part * 64
-            out.storeBytes(of: out.loadUnaligned(fromByteOffset: offset, as: Vector.self) + product, toByteOffset: offset, as: Vector.self)
-        }
-        add(c00, 0, 0); add(c01, 0, 1); add(c02, 0, 2); add(c03, 0, 3)
-        add(c10, 1, 0); add(c11, 1, 1); add(c12, 1, 2); add(c13, 1, 3)
-        add(c20, 2, 0); add(c21, 2, 1); add(c22, 2, 2); add(c23, 2, 3)
-        add(c30, 3, 0); add(c31, 3, 1); add(c32, 3, 2); add(c33, 3, 3)
-        add(c40, 4, 0); add(c41, 4, 1); add(c42, 4, 2); add(c43, 4, 3)
-        add(c50, 5, 0); add(c51, 5, 1); add(c52, 5, 2); add(c53, 5, 3)
+        let r1 = out + s, r2 = r1 + s, r3 = r2 + s, r4 = r3 + s, r5 = r4 + s
+        add(c00, to: out); add(c01, to: out + 64); add(c02, to: out + 128); add(c03, to: out + 192)
+        add(c10, to: r1); add(c11, to: r1 + 64); add(c12, to: r1 + 128); add(c13, to: r1 + 192)
+        add(c20, to: r2); add(c21, to: r2 + 64); add(c22, to: r2 + 128); add(c23, to: r2 + 192)
+        add(c30, to: r3); add(c31, to: r3 + 64); add(c32, to: r3 + 128); add(c33, to: r3 + 192)
+        add(c40, to: r4); add(c41, to: r4 + 64); add(c42, to: r4 + 128); add(c43, to: r4 + 192)
+        add(c50, to: r5); add(c51, to: r5 + 64); add(c52, to: r5 + 128); add(c53, to: r5 + 192)
     }
     #else
     @inline(__always)

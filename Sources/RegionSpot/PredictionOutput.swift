@@ -45,7 +45,7 @@ public struct PredictionOutput: Codable, Sendable {
         self.width = width
         self.height = height
         regions = recognition.regions.map { region in
-            Region(box: region.box, boxScore: region.boxScore,
+            Region(box: region.box.corners, boxScore: region.boxScore,
                    labels: region.labels.map { Label(name: vocabulary[$0.classIndex], index: $0.classIndex, score: $0.score) },
                    maskScore: region.maskScore, mask: region.mask.map(CompressedRLE.init))
         }
@@ -75,7 +75,7 @@ public enum Visualization {
             let color = palette[(region.labels.first?.classIndex ?? index) % palette.count]
             if let mask = region.mask { canvas.overlay(mask: mask.pixels, color: color, alpha: 0.45) }
             let label = region.labels.first.map { String(format: "%@ %.2f", vocabulary[$0.classIndex], $0.score) }
-            let b = region.box
+            let b = region.box.corners
             canvas.drawBox(x0: Int(b[0].rounded()), y0: Int(b[1].rounded()), x1: Int(b[2].rounded()), y1: Int(b[3].rounded()),
                            color: color, label: label, thickness: thickness, scale: scale)
         }

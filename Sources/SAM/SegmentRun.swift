@@ -17,7 +17,7 @@ public enum SegmentRun {
 
     /// With `pixels`, the tensor [3, S, S] is encoded as is; the image (if given) only sets the
     /// coordinate frame. Without an image, boxes are in model input pixels (S×S).
-    public static func run(weights: URL, image imageURL: URL?, pixels pixelsURL: URL?, boxes: [[Float]],
+    public static func run(weights: URL, image imageURL: URL?, pixels pixelsURL: URL?, boxes: [Box],
                            multimask: Bool) throws -> Result {
         let predictor = SamPredictor(model: try Sam(contentsOf: weights))
         let size = predictor.model.imageEncoder.imageSize

@@ -33,7 +33,7 @@ struct Segment: ParsableCommand {
     func run() throws {
         let result = try SegmentRun.run(weights: URL(fileURLWithPath: sam), image: image.map { URL(fileURLWithPath: $0) },
                                         pixels: pixels.map { URL(fileURLWithPath: $0) },
-                                        boxes: boxes.compactMap(SegmentRun.parseBox), multimask: multimask)
+                                        boxes: boxes.compactMap { SegmentRun.parseBox($0).flatMap(Box.init) }, multimask: multimask)
         try SegmentRun.write(result, to: URL(fileURLWithPath: out))
     }
 }

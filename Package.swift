@@ -32,14 +32,17 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C shims over system libraries.
+        // C shims over system libraries, and CRC-32 in C: the C++ image probe and Swift's
+        // Compression both check it, with this one function.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CMalloc"),
-        .target(name: "CVision", cxxSettings: openCVFlags, linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
+        .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CVision", dependencies: ["CChecksum"], cxxSettings: openCVFlags,
+                linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
 
         // Libraries, each depending only on those above it.
-        .target(name: "Compression", swiftSettings: optimized),
+        .target(name: "Compression", dependencies: ["CChecksum"], swiftSettings: optimized),
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: optimized),
         .target(name: "Checkpoints", dependencies: ["Compression", "Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),

@@ -63,14 +63,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 
-        // Tests: one target per library, plus end-to-end tests of the executable.
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
+        // Tests: one target per library, plus end-to-end tests of the executable, and the
+        // helpers they share (tolerance measures).
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Compression", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
-        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging"], exclude: ["Fixtures"]),
-        .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging"], exclude: ["Fixtures"]),
+        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Tensors"]),

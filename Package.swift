@@ -41,16 +41,17 @@ let package = Package(
         .target(name: "CVision", dependencies: ["CChecksum"], cxxSettings: openCVFlags,
                 linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
 
-        // Libraries, each depending only on those above it.
+        // Libraries, in dependency order: each depends only on those above it (and the C
+        // targets). Images and masks (Imaging) sit below SAM, Evaluation and RegionSpot.
         .target(name: "Compression", dependencies: ["CChecksum"], swiftSettings: optimized),
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: optimized),
         .target(name: "Checkpoints", dependencies: ["Compression", "Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
-        .target(name: "RegionSpot", dependencies: ["Tensors", "Imaging", "CLIP", "SAM", "Evaluation"], swiftSettings: optimized),
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
+        .target(name: "RegionSpot", dependencies: ["Tensors", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
@@ -73,7 +74,7 @@ let package = Package(
         .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Tensors"]),
     ],

@@ -1,19 +1,6 @@
-import Evaluation
 import Foundation
 import Imaging
 import SAM
-
-extension CompressedRLE {
-    /// COCO's compressed RLE of a mask (column-major runs, pycocotools' string form).
-    public init(_ mask: BinaryMask) {
-        let (width, height) = (mask.width, mask.height)
-        var columnMajor = [UInt8](repeating: 0, count: width * height)
-        for y in 0..<height {
-            for x in 0..<width where mask.pixels[y * width + x] { columnMajor[x * height + y] = 1 }
-        }
-        self.init(height: height, width: width, counts: RLE(mask: columnMajor, height: height, width: width).compressedString)
-    }
-}
 
 /// The JSON `regionspot predict` prints: one record per box, in request order.
 public struct PredictionOutput: Codable, Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Imaging
 import TestSupport
 import Tensors
 @testable import SAM

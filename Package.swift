@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
-        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Tensors"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -25,15 +25,50 @@ struct Segment: ParsableCommand {
     func validate() throws {
         guard image != nil || pixels != nil else { throw ValidationError("give an IMAGE or --pixels") }
         guard !boxes.isEmpty else { throw ValidationError("give at least one --box x0,y0,x1,y1") }
-        for box in boxes where SegmentRun.parseBox(box) == nil {
+        for box in boxes where Self.parseBox(box) == nil {
             throw ValidationError("--box \(box): expected four numbers x0,y0,x1,y1")
         }
     }
 
     func run() throws {
-        let result = try SegmentRun.run(weights: URL(fileURLWithPath: sam), image: image.map { URL(fileURLWithPath: $0) },
-                                        pixels: pixels.map { URL(fileURLWithPath: $0) },
-                                        boxes: boxes.compactMap(SegmentRun.parseBox), multimask: multimask)
-        try SegmentRun.write(result, to: URL(fileURLWithPath: out))
+        let predictor = SamPredictor(model: try Sam(contentsOf: URL(fileURLWithPath: sam)))
+        let embedded = try embed(with: predictor)
+        let prediction = try predictor.predict(boxes: boxes.compactMap(Self.parseBox), on: embedded, multimask: multimask)
+        try write(prediction, embedding: embedded.embedding, to: URL(fileURLWithPath: out))
+    }
+
+    static func parseBox(_ text: String) -> [Float]? {
+        let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 4, parts.allSatisfy({ $0?.isFinite == true }) else { return nil }
+        return parts.map { $0! }
+    }
+
+    /// With --pixels, the tensor [3, S, S] is encoded as is; the image (if given) only sets the
+    /// coordinate frame. Without an image, boxes are in model input pixels (S×S).
+    private func embed(with predictor: SamPredictor) throws -> SamPredictor.ImageEmbedding {
+        let picture = try image.map { try RGBImage(contentsOf: URL(fileURLWithPath: $0)) }
+        guard let pixels else { return predictor.setImage(picture!) }  // validate() asked for one of the two
+        let size = predictor.model.imageEncoder.imageSize
+        let stored = try NPY.read(URL(fileURLWithPath: pixels))
+        let tensor = stored.rank == 4 && stored.shape[0] == 1 ? stored.reshaped(Array(stored.shape.dropFirst())) : stored
+        guard tensor.shape == [3, size, size] else {
+            throw SAMError.badInput(what: pixels, reason: "pixels have shape \(stored.shape), expected [3, \(size), \(size)]")
+        }
+        let original = picture.map { ($0.height, $0.width) } ?? (size, size)
+        let input = picture.map { predictor.transform.preprocessShape(height: $0.height, width: $0.width) } ?? (size, size)
+        return predictor.embed(pixels: tensor, inputSize: input, originalSize: original)
+    }
+
+    /// mask_<box>[_<k>].png, mask_tokens.npy [B, masks, E], iou.npy [B, masks], image_embedding.npy [E, g, g].
+    private func write(_ p: SamPredictor.Prediction, embedding: Tensor, to directory: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let perBox = p.masks.count / max(1, p.maskTokens.shape[0])
+        for (i, mask) in p.masks.enumerated() {
+            let name = perBox == 1 ? "mask_\(i).png" : "mask_\(i / perBox)_\(i % perBox + 1).png"
+            try GrayImage(mask: mask.pixels, width: mask.width, height: mask.height).write(to: directory.appendingPathComponent(name))
+        }
+        try NPY.write(p.maskTokens, to: directory.appendingPathComponent("mask_tokens.npy"))
+        try NPY.write(p.iouPredictions, to: directory.appendingPathComponent("iou.npy"))
+        try NPY.write(embedding, to: directory.appendingPathComponent("image_embedding.npy"))
     }
 }

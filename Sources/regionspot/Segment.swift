@@ -7,7 +7,9 @@ import Tensors
 /// `regionspot segment`: SAM masks, IoU scores and mask tokens for boxes on one image.
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Segment boxes with SAM: masks (PNG), mask_tokens.npy, iou.npy, image_embedding.npy.")
+        abstract: "Segment boxes with SAM: masks (PNG), mask_tokens.npy, iou.npy, image_embedding.npy.",
+        discussion: "One mask per box (SAM's mask 0, whose token is RegionSpot's region feature), or with --multimask "
+            + "masks 1…3; mask_tokens.npy and iou.npy hold the tokens and IoU predictions of the masks written.")
 
     @Option(help: "SAM weights (.safetensors; segment-anything, MobileSAM or Hugging Face names).")
     var sam: String
@@ -34,7 +36,8 @@ struct Segment: ParsableCommand {
         let predictor = SamPredictor(model: try Sam(contentsOf: URL(fileURLWithPath: sam)))
         let embedded = try embed(with: predictor)
         let prediction = try predictor.predict(boxes: boxes.compactMap(Self.parseBox), on: embedded, multimask: multimask)
-        try write(prediction, embedding: embedded.embedding, to: URL(fileURLWithPath: out))
+        try write(prediction, outputs: predictor.selectedOutputs(multimask: multimask), embedding: embedded.embedding,
+                  to: URL(fileURLWithPath: out))
     }
 
     static func parseBox(_ text: String) -> [Float]? {
@@ -59,16 +62,17 @@ struct Segment: ParsableCommand {
         return predictor.embed(pixels: tensor, inputSize: input, originalSize: original)
     }
 
-    /// mask_<box>[_<k>].png, mask_tokens.npy [B, masks, E], iou.npy [B, masks], image_embedding.npy [E, g, g].
-    private func write(_ p: SamPredictor.Prediction, embedding: Tensor, to directory: URL) throws {
+    /// For B boxes and the `outputs` asked for (one, or SAM's three with --multimask):
+    /// mask_<box>.png or mask_<box>_<k>.png (k = 1…3), mask_tokens.npy [B, outputs, E], iou.npy
+    /// [B, outputs], image_embedding.npy [E, g, g]. Mask k's token is the decoder's mask token k.
+    private func write(_ p: SamPredictor.Prediction, outputs: Range<Int>, embedding: Tensor, to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let perBox = p.masks.count / max(1, p.maskTokens.shape[0])
         for (i, mask) in p.masks.enumerated() {
-            let name = perBox == 1 ? "mask_\(i).png" : "mask_\(i / perBox)_\(i % perBox + 1).png"
+            let name = outputs.count == 1 ? "mask_\(i).png" : "mask_\(i / outputs.count)_\(i % outputs.count + 1).png"
             try GrayImage(mask: mask.pixels, width: mask.width, height: mask.height).write(to: directory.appendingPathComponent(name))
         }
-        try NPY.write(p.maskTokens, to: directory.appendingPathComponent("mask_tokens.npy"))
-        try NPY.write(p.iouPredictions, to: directory.appendingPathComponent("iou.npy"))
+        try NPY.write(p.maskTokens.slice(axis: 1, range: outputs), to: directory.appendingPathComponent("mask_tokens.npy"))
+        try NPY.write(p.iouPredictions.slice(axis: 1, range: outputs), to: directory.appendingPathComponent("iou.npy"))
         try NPY.write(embedding, to: directory.appendingPathComponent("image_embedding.npy"))
     }
 }

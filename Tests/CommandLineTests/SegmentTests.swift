@@ -32,17 +32,46 @@ import Tensors
         try Executable.run(["segment", "--sam", fixtures.appendingPathComponent("vit_tiny.safetensors").path] + arguments)
     }
 
-    @Test func writesMasksTokensAndEmbedding() throws {
-        let (directory, image) = try Self.directoryWithImage()
-        defer { try? FileManager.default.removeItem(at: directory) }
+    /// Runs segment on the fixture's boxes into `directory`/out and checks the tokens and IoU
+    /// predictions it wrote against the reference's `outputs` (second axis); returns the PNGs' names.
+    static func segmentFixture(in directory: URL, image: URL, multimask: Bool, outputs: Range<Int>) throws -> [String] {
         let out = directory.appendingPathComponent("out")
-        let result = try Self.segment([image.path, "--out", out.path] + Self.boxArguments())
+        let result = try segment([image.path, "--out", out.path] + boxArguments() + (multimask ? ["--multimask"] : []))
         #expect(result.status == 0, "\(result.standardError)")
         let tokens = try NPY.read(out.appendingPathComponent("mask_tokens.npy"))
-        #expect(relativeError(tokens, try Self.fixture("vit_mask_tokens.npy")) < 1e-4)
-        #expect(try NPY.read(out.appendingPathComponent("iou.npy")).shape == [5, 4])
+        let iou = try NPY.read(out.appendingPathComponent("iou.npy"))
+        #expect(tokens.shape == [5, outputs.count, 32] && iou.shape == [5, outputs.count])
+        #expect(relativeError(tokens, try fixture("vit_mask_tokens.npy").slice(axis: 1, range: outputs)) < 1e-4)
+        #expect(maxDifference(iou, try fixture("vit_iou.npy").slice(axis: 1, range: outputs)) < 1e-4)
         #expect(try NPY.read(out.appendingPathComponent("image_embedding.npy")).shape == [32, 8, 8])
-        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("mask_4.png").path))
+        return try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.hasSuffix(".png") }.sorted()
+    }
+
+    /// One mask per box, as segment-anything's `multimask_output=False`: mask 0, its IoU
+    /// prediction and mask token 0 (RegionSpot's region feature).
+    @Test func writesOneMaskItsTokenAndIoUPerBox() throws {
+        let (directory, image) = try Self.directoryWithImage()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let written = try Self.segmentFixture(in: directory, image: image, multimask: false, outputs: 0..<1)
+        #expect(written == (0..<5).map { "mask_\($0).png" })
+        let expected = try Self.fixture("vit_masks.npy")  // [5, H, W] of 0/1: mask 0 at the image's size
+        let (height, width) = (expected.shape[1], expected.shape[2])
+        for box in 0..<5 {
+            let mask = try RGBImage(contentsOf: directory.appendingPathComponent("out/mask_\(box).png"))
+            #expect(mask.width == width && mask.height == height)
+            let reference = expected.scalars[(box * height * width)..<((box + 1) * height * width)]
+            let agree = zip(stride(from: 0, to: mask.pixels.count, by: 3), reference).filter { (mask.pixels[$0] > 127) == ($1 > 0.5) }.count
+            #expect(Double(agree) >= 0.999 * Double(height * width), "mask \(box)")
+        }
+    }
+
+    /// With --multimask, segment-anything's `multimask_output=True`: masks 1…3 of each box, with
+    /// their IoU predictions and mask tokens 1…3.
+    @Test func multimaskWritesThreeMasksTokensAndIoUsPerBox() throws {
+        let (directory, image) = try Self.directoryWithImage()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let written = try Self.segmentFixture(in: directory, image: image, multimask: true, outputs: 1..<4)
+        #expect(written == (0..<5).flatMap { box in (1...3).map { "mask_\(box)_\($0).png" } })
     }
 
     @Test func refusesBadBoxesAndPixels() throws {

@@ -24,7 +24,7 @@ struct SAMBenchmark: ParsableCommand {
         var predictor = SamPredictor(model: model)
         predictor.batchSize = batch
         let size = model.imageEncoder.imageSize
-        let baseline = SAMBenchmark.residentBytes()
+        let baseline = MemoryUsage.residentBytes()
         var best = Double.infinity
         var embedding: Tensor?
         for _ in 0..<max(1, runs) {
@@ -33,7 +33,7 @@ struct SAMBenchmark: ParsableCommand {
             embedding = model.imageEncoder(input)
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        let peak = SAMBenchmark.peakResidentBytes()
+        let peak = MemoryUsage.peakResidentBytes()
         let embedded = embedding.map { predictor.use(embedding: $0, inputSize: (size, size), originalSize: (size, size)) }
         let (name, macs) = model.imageEncoder.nameAndMACs
         print(String(format: "ours %@ encoder %.3f s, %.1f GFLOP/s (%.1f GMACs), peak memory beyond weights %.0f MB",
@@ -77,18 +77,6 @@ struct SAMBenchmark: ParsableCommand {
         if gemmPeak {
             print(String(format: "ours gemm-peak %.1f GFLOP/s", GEMMThroughput.measure(size: 1024, seconds: 2)))
         }
-    }
-
-    static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
-              let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    static func peakResidentBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
     }
 }
 

@@ -1,17 +1,6 @@
 import Foundation
 import Imaging
 
-/// A compressed RLE mask as pycocotools writes it in results files: `{"size": [h, w], "counts": "..."}`.
-public struct CompressedRLE: Sendable, Equatable, Codable {
-    public var size: [Int]
-    public var counts: String
-
-    public init(height: Int, width: Int, counts: String) {
-        self.size = [height, width]
-        self.counts = counts
-    }
-}
-
 /// One record of an LVIS (and COCO) results file, the input of `regionspot eval`.
 public struct LVISResult: Sendable, Equatable, Codable {
     public var imageID: Int

@@ -1,6 +1,5 @@
 import Foundation
 import Imaging
-import SAM
 import Tensors
 
 /// What a front end asks: name what is in each box of one image, from a vocabulary given now.

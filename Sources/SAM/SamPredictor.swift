@@ -89,11 +89,17 @@ public struct SamPredictor: Sendable {
             tokens.append(out.maskTokens); ious.append(out.iouPredictions)
             if let low = out.lowResMasks {
                 lowRes.append(low)
-                masks += binaryMasks(low, selected: multimask ? Array(1..<model.maskDecoder.numMaskTokens) : [0], image: image)
+                masks += binaryMasks(low, selected: Array(selectedOutputs(multimask: multimask)), image: image)
             }
         }
         return Prediction(maskTokens: Tensor.concatenate(tokens), iouPredictions: Tensor.concatenate(ious),
                           lowResMasks: lowRes.isEmpty ? nil : Tensor.concatenate(lowRes), masks: masks)
+    }
+
+    /// The outputs segment-anything returns per prompt: mask 0 (`multimask_output=False`), or
+    /// masks 1… (`multimask_output=True`: three for SAM). Indexes the second axis of `Prediction`'s tensors.
+    public func selectedOutputs(multimask: Bool) -> Range<Int> {
+        multimask ? 1..<model.maskDecoder.numMaskTokens : 0..<1
     }
 
     private func binaryMasks(_ lowRes: Tensor, selected: [Int], image: ImageEmbedding) -> [BinaryMask] {

@@ -2,6 +2,7 @@ import CLIP
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 import Tensors
 @testable import RegionSpot
 

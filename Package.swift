@@ -31,6 +31,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C shims over system libraries.
@@ -46,6 +47,7 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Generated from Protos/ by Tools/generate-protos.sh; committed, never generated in the build.
         .target(name: "PipelineProtocol", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", .product(name: "Yams", package: "Yams")]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Imaging", "CLIP", "SAM", "Evaluation"], swiftSettings: optimized),
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
@@ -74,6 +76,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Tensors"]),
     ],

@@ -19,18 +19,18 @@ public struct ZMQPollEvents: OptionSet, Sendable {
 /// all empty on a timeout. An interrupted wait (EINTR) resumes for the time that is left.
 public func poll(_ sockets: [(socket: ZMQSocket, events: ZMQPollEvents)], timeoutMilliseconds: Int) throws -> [ZMQPollEvents] {
     var items = sockets.map { zmq_pollitem_t(socket: $0.socket.handle, fd: 0, events: $0.events.rawValue, revents: 0) }
-    let deadline = timeoutMilliseconds > 0 ? monotonicMilliseconds() + timeoutMilliseconds : 0
+    let deadline = ContinuousClock.now + .milliseconds(max(0, timeoutMilliseconds))
     var timeout = timeoutMilliseconds
     while zmq_poll(&items, Int32(items.count), timeout) == -1 {
         let code = zmq_errno()
         guard code == EINTR else { throw code == ETERM ? ZMQError.terminated : ZMQError.failed(function: "zmq_poll", errno: code) }
-        if timeoutMilliseconds > 0 { timeout = max(0, deadline - monotonicMilliseconds()) }
+        if timeoutMilliseconds > 0 { timeout = millisecondsLeft(until: deadline) }
     }
     return items.map { ZMQPollEvents(rawValue: $0.revents) }
 }
 
-private func monotonicMilliseconds() -> Int {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return now.tv_sec * 1000 + now.tv_nsec / 1_000_000
+/// Whole milliseconds from now to `deadline`, 0 once it has passed.
+func millisecondsLeft(until deadline: ContinuousClock.Instant) -> Int {
+    let left = (deadline - .now).components
+    return max(0, Int(left.seconds) * 1000 + Int(left.attoseconds / 1_000_000_000_000_000))
 }

@@ -60,9 +60,8 @@ public final class ZMQSocketMonitor {
     public func wait(for kinds: ZMQSocketEvent.Kind, timeoutMilliseconds: Int) throws -> ZMQSocketEvent? {
         let deadline = ContinuousClock.now + .milliseconds(timeoutMilliseconds)
         while true {
-            let left = (deadline - .now).components
-            let milliseconds = Int(left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000)
-            guard milliseconds > 0, try poll([(socket, .readable)], timeoutMilliseconds: milliseconds)[0].contains(.readable) else {
+            let left = millisecondsLeft(until: deadline)
+            guard left > 0, try poll([(socket, .readable)], timeoutMilliseconds: left)[0].contains(.readable) else {
                 return nil
             }
             let event = try receive()

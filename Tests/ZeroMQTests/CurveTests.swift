@@ -3,6 +3,28 @@ import Synchronization
 import Testing
 import ZeroMQ
 
+/// A DEALER that connects to `address` as a CURVE client with `keys` (plain text without).
+private func curveClient(_ context: ZMQContext, _ keys: CurveKeyPair?, serverKey: CurveKey, connectingTo address: String) throws -> ZMQSocket {
+    let socket = try makeSocket(context, .dealer)
+    if let keys {
+        try socket.set(.curveServerKey, serverKey)
+        try socket.set(.curvePublicKey, keys.publicKey)
+        try socket.set(.curveSecretKey, keys.secretKey)
+    }
+    try socket.connect(address)
+    return socket
+}
+
+/// A CURVE server ROUTER, asking the ZAP handler about every client of `domain`.
+private func curveServer(_ context: ZMQContext, _ keys: CurveKeyPair, domain: String) throws -> ZMQSocket {
+    let server = try makeSocket(context, .router)
+    try server.set(.curveServer, true)
+    try server.set(.curveSecretKey, keys.secretKey)
+    try server.set(.zapDomain, domain)
+    try server.set(.zapEnforceDomain, true)
+    return server
+}
+
 @Suite(.serialized) struct CurveTests {
     @Test func z85MatchesTheRFCExampleAndRejectsBadInput() throws {
         let helloWorld: [UInt8] = [0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]  // RFC 32's test vector
@@ -37,23 +59,12 @@ import ZeroMQ
         }
         defer { handler.stop() }
 
-        let server = try makeSocket(context, .router)
-        try server.set(.curveServer, true)
-        try server.set(.curveSecretKey, serverKeys.secretKey)
-        try server.set(.zapDomain, "regionspot")
-        try server.set(.zapEnforceDomain, true)
+        let server = try curveServer(context, serverKeys, domain: "regionspot")
         let monitor = try ZMQSocketMonitor(server, events: [.handshakeFailedAuth, .handshakeFailedProtocol])
         let address = try bindAndResolve(server, "tcp://127.0.0.1:*")
 
         func client(_ keys: CurveKeyPair?, serverKey: CurveKey = serverKeys.publicKey) throws -> ZMQSocket {
-            let socket = try makeSocket(context, .dealer)
-            if let keys {
-                try socket.set(.curveServerKey, serverKey)
-                try socket.set(.curvePublicKey, keys.publicKey)
-                try socket.set(.curveSecretKey, keys.secretKey)
-            }
-            try socket.connect(address)
-            return socket
+            try curveClient(context, keys, serverKey: serverKey, connectingTo: address)
         }
         /// The server answers one request; the client gets the echo.
         func expectServed(_ socket: ZMQSocket, _ text: String) throws {
@@ -100,28 +111,16 @@ import ZeroMQ
         let handler = try ZAPHandler(context: context, domain: "regionspot", allowedClientKeys: [allowed.publicKey])
         #expect(throws: ZMQError.self) { _ = try ZAPHandler(context: context, domain: "other", allowedClientKeys: []) }
 
-        let server = try makeSocket(context, .router)
-        try server.set(.curveServer, true)
-        try server.set(.curveSecretKey, serverKeys.secretKey)
-        try server.set(.zapDomain, "another-service")
-        try server.set(.zapEnforceDomain, true)
+        let server = try curveServer(context, serverKeys, domain: "another-service")
         let monitor = try ZMQSocketMonitor(server, events: [.handshakeFailedAuth, .handshakeFailedNoDetail, .handshakeSucceeded])
         let address = try bindAndResolve(server, "tcp://127.0.0.1:*")
-        let client = try makeSocket(context, .dealer)
-        try client.set(.curveServerKey, serverKeys.publicKey)
-        try client.set(.curvePublicKey, allowed.publicKey)
-        try client.set(.curveSecretKey, allowed.secretKey)
-        try client.connect(address)
+        let client = try curveClient(context, allowed, serverKey: serverKeys.publicKey, connectingTo: address)
         try client.send([bytes("hello")])
         #expect(try monitor.wait(for: .handshakeFailedAuth, timeoutMilliseconds: 5000)?.value == 400)
 
         // Stopped, the handler answers nothing; with the domain enforced, nobody gets in.
         handler.stop()
-        let late = try makeSocket(context, .dealer)
-        try late.set(.curveServerKey, serverKeys.publicKey)
-        try late.set(.curvePublicKey, allowed.publicKey)
-        try late.set(.curveSecretKey, allowed.secretKey)
-        try late.connect(address)
+        let late = try curveClient(context, allowed, serverKey: serverKeys.publicKey, connectingTo: address)
         try late.send([bytes("hello")])
         #expect(try monitor.wait(for: [.handshakeFailedNoDetail, .handshakeSucceeded], timeoutMilliseconds: 5000)?.kind == .handshakeFailedNoDetail)
         #expect(try server.tryReceive() == nil)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates Sources/PipelineProtocol/*.pb.swift from Protos/. The generated code is committed;
 # run this only after changing a .proto file. The protoc plugin is built once from swift-protobuf
-# (the version Package.swift names) in .build-protoc, outside the normal build: the first run takes
-# about ten minutes, later runs reuse it.
+# (the version Package.swift names) in .build-protoc, outside the normal build: the first run builds
+# it (about 30 s here as a debug build with -j 1; allow minutes on a cold machine), later runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -30,6 +30,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C shims over system libraries, and CRC-32 in C: the C++ image probe and Swift's
@@ -48,6 +50,9 @@ let package = Package(
         .target(name: "Layers", dependencies: ["Tensors"], swiftSettings: optimized),
         .target(name: "Checkpoints", dependencies: ["Compression", "Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // Generated from Protos/ by Tools/generate-protos.sh; committed, never generated in the build.
+        .target(name: "PipelineProtocol", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", .product(name: "Yams", package: "Yams")]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Layers", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
@@ -77,6 +82,9 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport"]),
     ],

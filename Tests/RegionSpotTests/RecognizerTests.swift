@@ -21,14 +21,16 @@ struct RecognizerTests {
     }
 
     /// Writes the tiny bundle into a fresh directory: the committed CLIP file stores only the
-    /// token-embedding rows the prompts use, so the full [49408, W] table is rebuilt here.
-    static func makeBundle(logitScale: Float? = nil) throws -> (ModelBundle, Request) {
+    /// token-embedding rows the prompts use, so the full [49408, W] table is rebuilt here. `fusion`
+    /// is copied in as the fusion weights.
+    static func makeBundle(logitScale: Float? = nil, fusion: URL = fixtures.appendingPathComponent("fusion.safetensors")) throws
+        -> (ModelBundle, Request) {
         let request = try JSONDecoder().decode(Request.self, from: Data(contentsOf: fixtures.appendingPathComponent("request.json")))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("regionspot-bundle-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for name in ["sam.safetensors", "fusion.safetensors"] {
-            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(name), to: directory.appendingPathComponent(name))
-        }
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("sam.safetensors"),
+                                         to: directory.appendingPathComponent("sam.safetensors"))
+        try FileManager.default.copyItem(at: fusion, to: directory.appendingPathComponent("fusion.safetensors"))
         var clip = try SafeTensorsFile(url: fixtures.appendingPathComponent("clip_parts.safetensors")).tensors()
         let ids = clip.removeValue(forKey: "token_embedding_ids")!.scalars.map { Int($0) }
         let rows = clip.removeValue(forKey: "token_embedding_rows")!

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import SAM
 import Tensors
 
@@ -41,9 +42,9 @@ struct SAMBenchmark: ParsableCommand {
         if boxes > 0 {
             // Deterministic boxes spread over the image, as the reference script builds them.
             var rng = SplitMix64(seed: 7)
-            let list: [[Float]] = (0..<boxes).map { _ in
+            let list: [Box] = (0..<boxes).map { _ in
                 let x0 = Float(rng.next() % 800), y0 = Float(rng.next() % 800)
-                return [x0, y0, x0 + 50 + Float(rng.next() % 170), y0 + 50 + Float(rng.next() % 170)]
+                return Box(x0: x0, y0: y0, x1: x0 + 50 + Float(rng.next() % 170), y1: y0 + 50 + Float(rng.next() % 170))
             }
             var decodeBest = Double.infinity
             var prediction: SamPredictor.Prediction?
@@ -65,7 +66,7 @@ struct SAMBenchmark: ParsableCommand {
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 try NPY.write(prediction.maskTokens, to: dir.appendingPathComponent("mask_tokens.npy"))
                 try NPY.write(prediction.iouPredictions, to: dir.appendingPathComponent("iou.npy"))
-                try NPY.write(Tensor(shape: [boxes, 4], scalars: list.flatMap { $0 }), to: dir.appendingPathComponent("boxes.npy"))
+                try NPY.write(Tensor(shape: [boxes, 4], scalars: list.flatMap(\.corners)), to: dir.appendingPathComponent("boxes.npy"))
             }
         }
         if let out {

@@ -30,7 +30,7 @@ public struct PredictionOutput: Codable, Sendable {
         self.width = width
         self.height = height
         regions = recognition.regions.map { region in
-            Region(box: region.box, boxScore: region.boxScore,
+            Region(box: region.box.corners, boxScore: region.boxScore,
                    labels: region.labels.map { Label(name: vocabulary[$0.classIndex], index: $0.classIndex, score: $0.score) },
                    maskScore: region.maskScore, mask: region.mask.map(CompressedRLE.init))
         }

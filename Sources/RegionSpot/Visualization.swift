@@ -17,7 +17,7 @@ public enum Visualization {
             let color = palette[(region.labels.first?.classIndex ?? index) % palette.count]
             if let mask = region.mask { canvas.overlay(mask: mask.pixels, color: color, alpha: 0.45) }
             let label = region.labels.first.map { String(format: "%@ %.2f", vocabulary[$0.classIndex], $0.score) }
-            let b = region.box
+            let b = region.box.corners
             canvas.drawBox(x0: Int(b[0].rounded()), y0: Int(b[1].rounded()), x1: Int(b[2].rounded()), y1: Int(b[3].rounded()),
                            color: color, label: label, thickness: thickness, scale: scale)
         }

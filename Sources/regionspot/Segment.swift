@@ -40,10 +40,10 @@ struct Segment: ParsableCommand {
                   to: URL(fileURLWithPath: out))
     }
 
-    static func parseBox(_ text: String) -> [Float]? {
+    static func parseBox(_ text: String) -> Box? {
         let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
         guard parts.count == 4, parts.allSatisfy({ $0?.isFinite == true }) else { return nil }
-        return parts.map { $0! }
+        return Box(parts.map { $0! })
     }
 
     /// With --pixels, the tensor [3, S, S] is encoded as is; the image (if given) only sets the

@@ -30,6 +30,6 @@ func fixtureImage() throws -> RGBImage {
     #expect(landscape.height == 768 && landscape.width == 1024)
     let odd = transform.preprocessShape(height: 333, width: 500)  // int(333·2.048 + 0.5)
     #expect(odd.height == 682 && odd.width == 1024)
-    let box = transform.apply(box: [10, 20, 500, 333], originalHeight: 333, originalWidth: 500)
-    #expect(box == [10 * Float(1024.0 / 500.0), 20 * Float(682.0 / 333.0), 1024, 333 * Float(682.0 / 333.0)])
+    let box = transform.apply(box: Box(x0: 10, y0: 20, x1: 500, y1: 333), originalHeight: 333, originalWidth: 500)
+    #expect(box == Box(x0: 10 * Float(1024.0 / 500.0), y0: 20 * Float(682.0 / 333.0), x1: 1024, y1: 333 * Float(682.0 / 333.0)))
 }

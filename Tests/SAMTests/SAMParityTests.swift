@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Testing
 import Imaging
 import TestSupport
@@ -23,9 +24,9 @@ func embedFixture(_ predictor: SamPredictor) throws -> SamPredictor.ImageEmbeddi
                            originalSize: (image.shape[0], image.shape[1]))
 }
 
-func boxesFixture() throws -> [[Float]] {
+func boxesFixture() throws -> [Box] {
     let t = try fixture("vit_boxes.npy")
-    return (0..<t.shape[0]).map { Array(t.scalars[($0 * 4)..<($0 * 4 + 4)]) }
+    return (0..<t.shape[0]).map { Box(Array(t.scalars[($0 * 4)..<($0 * 4 + 4)]))! }
 }
 
 @Test func vitConfigurationIsInferred() throws {

@@ -2,7 +2,8 @@
 """Writes the PyTorch checkpoint fixtures of Tests/CheckpointsTests/Fixtures/: real `torch.save`
 and TorchScript files with the official key layouts at tiny sizes, and beside each the tensors
 PyTorch itself recovers from it, written with the `safetensors` library in their original
-dtypes (keys flattened with dots). Deterministic (seeded); rerun with
+dtypes (keys flattened with dots). Also the pipeline fixture's fusion head as a detectron2
+training checkpoint (Tests/RegionSpotTests/Fixtures/pipeline/fusion_detectron2.pth). Deterministic (seeded); rerun with
 
     .venv-ref/bin/python Tools/make_checkpoint_fixtures.py
 """
@@ -13,7 +14,7 @@ import zipfile
 
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "CheckpointsTests", "Fixtures")
 
@@ -51,6 +52,30 @@ def regionspot_checkpoint():
                   "flags": (True, False, None), "big": 1 << 70, "scale": torch.tensor(2.0)}
     torch.save(checkpoint, os.path.join(OUT, "regionspot.pth"))
     save_expected(flatten(checkpoint), "regionspot_expected.safetensors")
+
+
+def detectron2_checkpoint():
+    """The pipeline fixture's fusion head (Tests/RegionSpotTests/Fixtures/pipeline/fusion.safetensors)
+    as RegionSpot's official checkpoints are laid out: detectron2's Checkpointer saves the whole
+    meta-architecture, whose `model` submodule is the RegionSpot head, beside the trainer state:
+    {"model": {"model.to_clip.weight", "model.decoder.layers.0...", ...},
+     "trainer": {"iteration", "hooks", "optimizer"}, "iteration"}."""
+    pipeline = os.path.join(os.path.dirname(OUT), "..", "RegionSpotTests", "Fixtures", "pipeline")
+    head = {k: v.float() for k, v in load_file(os.path.join(pipeline, "fusion.safetensors")).items()}
+    # Real AdamW state after one step on random gradients, so the optimizer entries hold tensors too.
+    generator = torch.Generator().manual_seed(2)
+    params = [torch.nn.Parameter(v.clone()) for v in head.values()]
+    optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=generator)
+    optimizer.step()
+    checkpoint = {
+        "model": collections.OrderedDict((f"model.{k}", v) for k, v in head.items()),
+        "trainer": {"iteration": 89999, "hooks": {"LRScheduler": {"base_lrs": [1e-4], "last_epoch": 89999}},
+                    "optimizer": optimizer.state_dict()},
+        "iteration": 89999,
+    }
+    torch.save(checkpoint, os.path.join(pipeline, "fusion_detectron2.pth"))
 
 
 def sam_checkpoint():
@@ -230,6 +255,7 @@ def main():
     views_checkpoint()
     malicious_checkpoint()
     deflated_checkpoint()
+    detectron2_checkpoint()
 
 
 if __name__ == "__main__":

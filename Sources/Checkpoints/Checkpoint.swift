@@ -9,10 +9,22 @@ import Tensors
 /// The pickles are decoded by a restricted unpickler that executes nothing and refuses any
 /// global outside a short allowlist (see `Unpickler`).
 public enum Checkpoint {
+    /// Which of a checkpoint's tensors to take.
+    public enum Scope: Sendable {
+        /// Every tensor in the file, under its full dotted key (`model.decoder.…`,
+        /// `trainer.optimizer.state.0.exp_avg`).
+        case everything
+        /// A training checkpoint's model: detectron2's (fvcore's) `Checkpointer` saves
+        /// `{"model": state_dict, "trainer": {...optimizer...}, "iteration": n}`, and only the state
+        /// dict's tensors are taken, under the state dict's own keys. A file whose top level is
+        /// not a dict with a `model` dict (a bare state dict, a TorchScript module) is taken whole.
+        case modelStateDict
+    }
+
     /// The checkpoint's tensors as Float32. With `stripPrefix` (e.g. `"model."`), only keys
     /// under that prefix are kept, with the prefix removed.
-    public static func read(_ url: URL, stripPrefix: String? = nil) throws -> [String: Tensor] {
-        let (archive, tensors) = try open(url, stripPrefix: stripPrefix)
+    public static func read(_ url: URL, stripPrefix: String? = nil, scope: Scope = .everything) throws -> [String: Tensor] {
+        let (archive, tensors) = try open(url, stripPrefix: stripPrefix, scope: scope)
         var result: [String: Tensor] = [:]
         for (name, key, tensor) in tensors {
             result[name] = try archive.withStorageBytes(tensor.storage) { bytes in
@@ -23,8 +35,8 @@ public enum Checkpoint {
     }
 
     /// The checkpoint's tensors in their stored dtypes.
-    public static func readStored(_ url: URL, stripPrefix: String? = nil) throws -> [String: CheckpointTensor] {
-        let (archive, tensors) = try open(url, stripPrefix: stripPrefix)
+    public static func readStored(_ url: URL, stripPrefix: String? = nil, scope: Scope = .everything) throws -> [String: CheckpointTensor] {
+        let (archive, tensors) = try open(url, stripPrefix: stripPrefix, scope: scope)
         var result: [String: CheckpointTensor] = [:]
         for (name, key, tensor) in tensors {
             result[name] = try archive.withStorageBytes(tensor.storage) { bytes in
@@ -34,9 +46,9 @@ public enum Checkpoint {
         return result
     }
 
-    /// The decoded archive and its tensors as (output name, full key, view), prefix applied;
+    /// The decoded archive and its tensors as (output name, key, view), scope and prefix applied;
     /// a tensor reachable twice (TorchScript shares modules) is listed once.
-    private static func open(_ url: URL, stripPrefix: String?) throws -> (StorageArchive, [(String, String, TorchTensor)]) {
+    private static func open(_ url: URL, stripPrefix: String?, scope: Scope) throws -> (StorageArchive, [(String, String, TorchTensor)]) {
         let file = url.path
         let archive: StorageArchive
         let mapping: MappedFile
@@ -56,7 +68,8 @@ public enum Checkpoint {
         }
 
         var found: [(key: String, tensor: TorchTensor)] = []
-        try flatten(archive.root, prefix: "", into: &found, classes: archive.moduleClasses, depth: 0, file: file)
+        let root = scope == .modelStateDict ? modelStateDict(in: archive.root) ?? archive.root : archive.root
+        try flatten(root, prefix: "", into: &found, classes: archive.moduleClasses, depth: 0, file: file)
         var seen: Set<String> = []
         var tensors: [(String, String, TorchTensor)] = []
         for (key, tensor) in found {
@@ -69,6 +82,14 @@ public enum Checkpoint {
             tensors.append((name, key, tensor))
         }
         return (archive, tensors)
+    }
+
+    /// The `model` entry of a top-level dict, when it is a dict (a training checkpoint's state dict).
+    private static func modelStateDict(in root: PickleValue) -> PickleValue? {
+        guard case let .dict(top) = root,
+              let model = top.items.first(where: { if case .string("model") = $0.key { true } else { false } })?.value,
+              case .dict = model else { return nil }
+        return model
     }
 
     /// Collects tensors under dotted keys: dict keys, and for TorchScript modules the attribute

@@ -19,11 +19,15 @@ extension Checkpoint {
         public let storedDTypes: [TensorDType: Int]
     }
 
-    /// Converts a PyTorch checkpoint to a safetensors file (see `readStored` for `stripPrefix`).
+    /// Converts a PyTorch checkpoint to a safetensors file. Without `stripPrefix`, a training
+    /// checkpoint is reduced to its model's state dict under the state dict's own keys
+    /// (`Scope.modelStateDict`: detectron2's `{"model": {"model.to_clip.weight": …}, …}` gives
+    /// `model.to_clip.weight`), as `torch.load(f)["model"]` would; with it, the keys are the
+    /// file's full dotted keys, and only those under the prefix are kept, prefix removed.
     @discardableResult
     public static func convert(_ input: URL, to output: URL, stripPrefix: String? = nil, precision: Precision = .float32,
                                metadata: [String: String] = ["format": "pt"]) throws -> ConversionSummary {
-        let tensors = try readStored(input, stripPrefix: stripPrefix)
+        let tensors = try readStored(input, stripPrefix: stripPrefix, scope: stripPrefix == nil ? .modelStateDict : .everything)
         guard !tensors.isEmpty else {
             let scope = stripPrefix.map { " under prefix '\($0)'" } ?? ""
             throw CheckpointError.notACheckpoint(file: input.path, reason: "it holds no tensors\(scope)")

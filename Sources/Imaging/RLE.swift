@@ -1,5 +1,3 @@
-import Foundation
-
 /// A binary mask in COCO run-length encoding: column-major runs alternating background and
 /// foreground, starting with background. A port of pycocotools `common/maskApi.c`; every
 /// operation is bit-identical to it (its unsigned 32-bit arithmetic included). Rasterising

@@ -6,13 +6,15 @@ import Foundation
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert a PyTorch checkpoint (torch.save or TorchScript) to .safetensors, without Python.",
-        discussion: "Nothing in the checkpoint is executed; pickles referencing anything but tensors and containers are refused.")
+        discussion: "Nothing in the checkpoint is executed; pickles referencing anything but tensors and containers are refused. "
+            + "Without --strip-prefix, a training checkpoint such as detectron2's {'model': state_dict, 'trainer': …, "
+            + "'iteration': …} is reduced to its state dict, under the state dict's own keys.")
 
     @Argument(help: "The checkpoint (.pth, .pt: torch.save zip or legacy stream, or a TorchScript archive).")
     var input: String
     @Argument(help: "The .safetensors file to write.")
     var output: String
-    @Option(help: "Keep only keys under this prefix (e.g. 'model.'), with the prefix removed.")
+    @Option(help: "Keep only keys under this prefix of the file's full dotted keys (e.g. 'model.'), with the prefix removed.")
     var stripPrefix: String?
     @Option(help: "Store floating-point tensors as F16 (true) or F32 (false).")
     var half = false

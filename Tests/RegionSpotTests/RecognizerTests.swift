@@ -19,9 +19,10 @@ struct RecognizerTests {
         var top_k: Int
     }
 
-    static func makeBundle(logitScale: Float? = nil) throws -> (ModelBundle, Request) {
+    /// The tiny bundle, with `fusion` as its fusion weights when given.
+    static func makeBundle(logitScale: Float? = nil, fusion: URL? = nil) throws -> (ModelBundle, Request) {
         let request = try JSONDecoder().decode(Request.self, from: Data(contentsOf: TinyBundle.request))
-        return (try ModelBundle(directory: TinyBundle.make(logitScale: logitScale)), request)
+        return (try ModelBundle(directory: TinyBundle.make(logitScale: logitScale, fusion: fusion)), request)
     }
 
     @Test func predictionsMatchTheReferencePipeline() throws {

@@ -10,15 +10,17 @@ public enum TinyBundle {
     public static var image: URL { fixtures.appendingPathComponent("image.png") }
     public static var request: URL { fixtures.appendingPathComponent("request.json") }
 
-    /// Writes the bundle into a fresh temporary directory and returns it (the caller removes it).
+    /// Writes the bundle into a fresh temporary directory and returns it (the caller removes it);
+    /// `fusion` replaces the fixture's fusion weights.
     /// The committed CLIP file stores only the token-embedding rows the prompts use, so the full
     /// [49408, W] table is rebuilt here.
-    public static func make(logitScale: Float? = nil) throws -> URL {
+    public static func make(logitScale: Float? = nil, fusion: URL? = nil) throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("regionspot-bundle-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for name in ["sam.safetensors", "fusion.safetensors"] {
-            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(name), to: directory.appendingPathComponent(name))
-        }
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("sam.safetensors"),
+                                         to: directory.appendingPathComponent("sam.safetensors"))
+        try FileManager.default.copyItem(at: fusion ?? fixtures.appendingPathComponent("fusion.safetensors"),
+                                         to: directory.appendingPathComponent("fusion.safetensors"))
         var clip = try SafeTensorsFile(url: fixtures.appendingPathComponent("clip_parts.safetensors")).tensors()
         let ids = clip.removeValue(forKey: "token_embedding_ids")!.scalars.map { Int($0) }
         let rows = clip.removeValue(forKey: "token_embedding_rows")!

@@ -41,12 +41,13 @@ let package = Package(
         // Libraries, each depending only on those above it.
         .target(name: "Compression", swiftSettings: optimized),
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: optimized),
+        .target(name: "Layers", dependencies: ["Tensors"], swiftSettings: optimized),
         .target(name: "Checkpoints", dependencies: ["Compression", "Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
-        .target(name: "RegionSpot", dependencies: ["Tensors", "Imaging", "CLIP", "SAM", "Evaluation"], swiftSettings: optimized),
-        .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
-        .target(name: "SAM", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
+        .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM", "Evaluation"], swiftSettings: optimized),
+        .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Layers", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
+        .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.

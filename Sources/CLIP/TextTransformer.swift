@@ -68,7 +68,7 @@ public struct TextTransformer: Sendable {
                 }
             }
         }
-        transformer(&x, sequences: prompts.count, length: length, mask: CausalMask())
+        transformer(&x, sequences: prompts.count, mask: CausalMask())
         // ln_final is per token, so only the end tokens need it.
         let pooled = Tensor(shape: [prompts.count, width]) { out in
             for (p, end) in ends.enumerated() {

@@ -1,3 +1,4 @@
+import Layers
 import Tensors
 
 /// `clip/model.py: VisionTransformer` (keys under `visual.`).
@@ -6,25 +7,23 @@ import Tensors
 /// `encode_image_featuremap`); the pooled embedding is `ln_post(x[:, 0]) @ proj`.
 public struct VisionTransformer: Sendable {
     public let configuration: CLIPConfiguration.Vision
-    let conv1Weight: Tensor             // conv1.weight [W, 3, p, p] as [W, 3·p·p] (no bias)
+    let conv1: PatchEmbedding           // conv1 (no bias)
     let classEmbedding: Tensor          // class_embedding [W]
     let positionalEmbedding: Tensor     // positional_embedding [1 + g², W]
-    let lnPreWeight: Tensor, lnPreBias: Tensor
+    let lnPre: LayerNorm
     let transformer: Transformer
-    let lnPostWeight: Tensor, lnPostBias: Tensor
+    let lnPost: LayerNorm
     let proj: Tensor                    // proj [W, E]
 
     init(_ weights: WeightLoader, configuration c: CLIPConfiguration.Vision) throws {
         configuration = c
         let patch = c.patchSize
-        conv1Weight = try weights.tensor("conv1.weight", shape: [c.width, 3, patch, patch]).reshaped([c.width, 3 * patch * patch])
+        conv1 = try PatchEmbedding(weights.scoped("conv1"), embedDim: c.width, patchSize: patch, bias: false)
         classEmbedding = try weights.tensor("class_embedding", shape: [c.width])
         positionalEmbedding = try weights.tensor("positional_embedding", shape: [c.grid * c.grid + 1, c.width])
-        lnPreWeight = try weights.tensor("ln_pre.weight", shape: [c.width])
-        lnPreBias = try weights.tensor("ln_pre.bias", shape: [c.width])
+        lnPre = try LayerNorm(weights.scoped("ln_pre"), dim: c.width)
         transformer = try Transformer(weights.scoped("transformer"), width: c.width, layers: c.layers, heads: c.heads)
-        lnPostWeight = try weights.tensor("ln_post.weight", shape: [c.width])
-        lnPostBias = try weights.tensor("ln_post.bias", shape: [c.width])
+        lnPost = try LayerNorm(weights.scoped("ln_post"), dim: c.width)
         proj = try weights.tensor("proj", shape: [c.width, c.outputDimension])
     }
 
@@ -48,29 +47,21 @@ public struct VisionTransformer: Sendable {
             for b in 0..<batch {
                 let image = out.baseAddress! + b * tokens * width
                 image.update(from: classEmbedding.scalars, count: width)
-                // conv1 with kernel = stride = patch is a GEMM of the flattened patches.
-                let patches = patchify(pixels, image: b, gridHeight: gridHeight, gridWidth: gridWidth)
-                patches.withUnsafeBufferPointer { p in
-                    conv1Weight.withUnsafeBufferPointer { w in
-                        GEMM.sgemm(m: tokens - 1, n: width, k: 3 * patch * patch, a: p.baseAddress!, lda: 3 * patch * patch,
-                                   b: w.baseAddress!, ldb: 3 * patch * patch, transB: true,
-                                   c: image + width, ldc: width)
-                    }
-                }
+                (image + width).update(from: conv1(pixels, image: b).scalars, count: (tokens - 1) * width)
                 positions.withUnsafeBufferPointer { pos in
                     for i in 0..<(tokens * width) { image[i] += pos[i] }
                 }
             }
         }
-        x = x.layerNorm(weight: lnPreWeight, bias: lnPreBias, eps: 1e-5)
-        transformer(&x, sequences: batch, length: tokens)
+        x = lnPre(x)
+        transformer(&x, sequences: batch)
         return x.reshaped([batch, tokens, width])
     }
 
     /// `ln_post(x[:, 0]) @ proj` for a token map [B, tokens, W] → [B, E] (not normalised).
     public func pooled(_ tokenMap: Tensor) -> Tensor {
         let cls = tokenMap.slice(axis: 1, range: 0..<1).reshaped([tokenMap.dim(0), configuration.width])
-        return cls.layerNorm(weight: lnPostWeight, bias: lnPostBias, eps: 1e-5).matmul(proj)
+        return lnPost(cls).matmul(proj)
     }
 
     /// The positional embedding for a gh×gw grid: as trained, or its grid part resized bicubically
@@ -83,28 +74,5 @@ public struct VisionTransformer: Sendable {
             .interpolated(height: gridHeight, width: gridWidth, mode: .bicubic)      // [W, gh, gw]
             .reshaped([width, gridHeight * gridWidth]).transposed()                   // [gh·gw, W]
         return Tensor.concatenate([positionalEmbedding.rows(0..<1), cells])
-    }
-
-    /// Rows of 3·p·p values (channel, row, column order, as conv1's weight) for each patch.
-    private func patchify(_ pixels: Tensor, image: Int, gridHeight: Int, gridWidth: Int) -> Tensor {
-        let patch = configuration.patchSize
-        let height = pixels.dim(-2), width = pixels.dim(-1)
-        return Tensor(shape: [gridHeight * gridWidth, 3 * patch * patch]) { out in
-            pixels.withUnsafeBufferPointer { source in
-                let imageBase = source.baseAddress! + image * 3 * height * width
-                var target = out.baseAddress!
-                for gy in 0..<gridHeight {
-                    for gx in 0..<gridWidth {
-                        for c in 0..<3 {
-                            for ky in 0..<patch {
-                                let row = imageBase + c * height * width + (gy * patch + ky) * width + gx * patch
-                                target.update(from: row, count: patch)
-                                target += patch
-                            }
-                        }
-                    }
-                }
-            }
-        }
     }
 }

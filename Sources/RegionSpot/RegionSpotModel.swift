@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Tensors
 
 // The trained part of RegionSpot, Surrey-UP-Lab/RegionSpot:regionspot/modeling/regionspot.py
@@ -87,11 +88,11 @@ public enum FusionError: Error, CustomStringConvertible, Equatable {
 }
 
 /// RegionSpot's fusion head: mask tokens + CLIP token map → region embeddings in CLIP's text space.
-public struct RegionSpotModel: Sendable {
+public struct RegionSpotModel: ParameterizedLayer {
     public let config: FusionConfig
-    let toClip: Linear
-    let decoder: TransformerDecoder
-    let projector: Linear
+    public var toClip: Linear
+    public var decoder: TransformerDecoder
+    public var projector: Linear
 
     /// Loads `to_clip.*`, `decoder.*`, `projector.*` (optionally under `model.`), inferring the
     /// config from the shapes unless one is given.
@@ -102,9 +103,17 @@ public struct RegionSpotModel: Sendable {
             throw FusionError.headsDoNotDivide(dModel: config.dModel, heads: config.heads)
         }
         self.config = config
-        toClip = try Linear(root.scoped("to_clip"), inFeatures: config.tokenDim, outFeatures: config.dModel)
+        toClip = try Linear(root.scoped("to_clip"), inputs: config.tokenDim, outputs: config.dModel)
         decoder = try TransformerDecoder(root.scoped("decoder"), config: config)
-        projector = try Linear(root.scoped("projector"), inFeatures: config.dModel, outFeatures: config.textDim)
+        projector = try Linear(root.scoped("projector"), inputs: config.dModel, outputs: config.textDim)
+    }
+
+    /// Keys as RegionSpot's own state dict names them after `build_regionspot_model` strips `model.`:
+    /// `to_clip.weight`, `decoder.layers.0.self_attn.in_proj_weight`, …, `projector.bias`.
+    public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
+        try toClip.updateParameters(prefix: parameterKey(prefix, "to_clip"), body)
+        try decoder.updateParameters(prefix: parameterKey(prefix, "decoder"), body)
+        try projector.updateParameters(prefix: parameterKey(prefix, "projector"), body)
     }
 
     /// Region embeddings [N, text dim] of one image's N mask tokens [N, 256] (token 0 of each box), given its CLIP
@@ -126,18 +135,8 @@ public struct RegionSpotModel: Sendable {
     public static func logits(regionFeatures: Tensor, classEmbeddings: Tensor, logitScale: Float) -> Tensor {
         precondition(regionFeatures.dim(-1) == classEmbeddings.dim(-1),
                      "region width \(regionFeatures.dim(-1)) ≠ class embedding width \(classEmbeddings.dim(-1))")
-        let n = regionFeatures.shape[0], width = regionFeatures.shape[1]
         // Upstream divides by (norm + 1e-7), not max(norm, eps): not l2Normalized().
-        var normalized = regionFeatures
-        normalized.withUnsafeMutableBufferPointer { p in
-            for r in 0..<n {
-                let row = UnsafeMutableBufferPointer(rebasing: p[(r * width)..<((r + 1) * width)])
-                var sum: Float = 0
-                for v in row { sum += v * v }
-                let inverse = logitScale / (sum.squareRoot() + 1e-7)
-                for j in row.indices { row[j] *= inverse }
-            }
-        }
+        let normalized = regionFeatures.scaledByInverseNorm(logitScale, epsilon: 1e-7)
         return normalized.matmul(classEmbeddings, transposeOther: true)
     }
 }

@@ -1,47 +1,11 @@
 import Foundation
+import Layers
 import Tensors
 
-// Port of segment_anything/modeling/common.py plus the small layers every SAM module shares.
+// Port of segment_anything/modeling/common.py plus the small layers every SAM module shares
+// (Linear, LayerNorm and attention are the shared ones in Layers).
 // Activations are kept in token layout [..., C] (channels last) wherever the reference permutes
 // back and forth, so that linear layers and 1×1 convolutions are single GEMMs.
-
-/// PyTorch `nn.Linear` with its weight [out, in] and optional bias [out].
-struct Linear: Sendable {
-    let weight: Tensor
-    let bias: Tensor?
-
-    init(_ loader: WeightLoader, inputs: Int? = nil, outputs: Int? = nil, bias hasBias: Bool = true) throws {
-        let shape = loader.shape(of: "weight")
-        let outCount = outputs ?? shape?.first ?? 0
-        let inCount = inputs ?? shape?.last ?? 0
-        weight = try loader.tensor("weight", shape: [outCount, inCount])
-        bias = hasBias ? try loader.tensor("bias", shape: [outCount]) : try loader.optionalTensor("bias", shape: [outCount])
-    }
-
-    var inputs: Int { weight.shape[1] }
-    var outputs: Int { weight.shape[0] }
-
-    func callAsFunction(_ x: Tensor) -> Tensor { x.linear(weight: weight, bias: bias) }
-}
-
-/// `nn.LayerNorm` over the last dimension; `eps` differs between SAM's modules, so it is explicit.
-struct LayerNorm: Sendable {
-    let weight: Tensor
-    let bias: Tensor
-    let eps: Float
-
-    init(_ loader: WeightLoader, channels: Int, eps: Float) throws {
-        weight = try loader.tensor("weight", shape: [channels])
-        bias = try loader.tensor("bias", shape: [channels])
-        self.eps = eps
-    }
-
-    /// On token layout [..., C]. SAM's `LayerNorm2d` over channels of [C, H, W] is this same
-    /// operation on the tokens of that image (biased variance, eps 1e-6).
-    func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
-
-    var parameters: FeedForward.Norm { FeedForward.Norm(weight: weight, bias: bias, eps: eps) }
-}
 
 /// `common.MLPBlock`: lin1 → activation → lin2 (GELU in the image encoder, ReLU in the decoder),
 /// always used as a residual, so it is applied as one: x += mlp(x).
@@ -89,39 +53,6 @@ struct MLP: Sendable {
     }
 }
 
-// MARK: - Small elementwise helpers on token tensors
-
-extension Tensor {
-    /// self + other, same element count (shapes may differ only by a reshape).
-    func adding(_ other: Tensor) -> Tensor {
-        precondition(count == other.count, "add: \(shape) vs \(other.shape)")
-        var out = self
-        out.addInPlace(other)
-        return out
-    }
-
-    /// self += other, elementwise over equal counts, or `other` repeated when it is a whole
-    /// number of times smaller (a broadcast over leading dimensions).
-    mutating func addInPlace(_ other: Tensor) {
-        precondition(other.count > 0 && count % other.count == 0, "add: \(shape) vs \(other.shape)")
-        let n = other.count, total = count
-        other.withUnsafeBufferPointer { b in
-            withUnsafeMutableBufferPointer { a in
-                let (a, b) = (a.baseAddress!, b.baseAddress!)
-                // The decoder adds per-prompt image tokens (4 MB a prompt): split over the workers.
-                Parallel.forEachChunk(total, minimumPerChunk: 1 << 15) { range in
-                    var i = range.lowerBound
-                    while i < range.upperBound {
-                        let j = i % n, run = min(range.upperBound - i, n - j)
-                        FastMath.add(b + j, plus: 0, to: a + i, count: run)
-                        i += run
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// tokens [H·W, C] → planes [C, H, W].
 func tokensToPlanes(_ x: Tensor, height: Int, width: Int) -> Tensor {
     let channels = x.dim(-1), n = height * width
@@ -148,9 +79,9 @@ struct Neck: Sendable {
         }
         let out = shape[0]
         conv0 = try loader.tensor("0.weight", shape: [out, inputs, 1, 1]).reshaped([out, inputs])
-        norm1 = try LayerNorm(loader.scoped("1"), channels: out, eps: 1e-6)
+        norm1 = try LayerNorm(loader.scoped("1"), dim: out, eps: 1e-6)
         conv2 = try loader.tensor("2.weight", shape: [out, out, 3, 3])
-        norm3 = try LayerNorm(loader.scoped("3"), channels: out, eps: 1e-6)
+        norm3 = try LayerNorm(loader.scoped("3"), dim: out, eps: 1e-6)
     }
 
     var outChannels: Int { conv0.shape[0] }

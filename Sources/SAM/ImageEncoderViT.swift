@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Tensors
 
 // Port of segment_anything/modeling/image_encoder.py (ImageEncoderViT, Block, Attention,
@@ -26,8 +27,7 @@ public struct ImageEncoderViT: Sendable {
     }
 
     public let configuration: Configuration
-    let patchWeight: Tensor  // [C, 3·p·p]: the stride-p convolution as one GEMM over patches
-    let patchBias: Tensor
+    let patchEmbed: PatchEmbedding  // patch_embed.proj
     let posEmbed: Tensor  // [g·g, C]
     let blocks: [Block]
     let neck: Neck
@@ -47,8 +47,7 @@ public struct ImageEncoderViT: Sendable {
         while loader.contains("blocks.\(depth).norm1.weight") { depth += 1 }
         guard depth > 0 else { throw SAMError.inconsistentWeights(key: loader.key("blocks.0.norm1.weight"), reason: "no blocks") }
 
-        patchWeight = try loader.tensor("patch_embed.proj.weight", shape: [embed, 3, patch, patch]).reshaped([embed, 3 * patch * patch])
-        patchBias = try loader.tensor("patch_embed.proj.bias", shape: [embed])
+        patchEmbed = try PatchEmbedding(loader.scoped("patch_embed.proj"), embedDim: embed, patchSize: patch, bias: true)
         posEmbed = try loader.tensor("pos_embed", shape: [1, grid, grid, embed]).reshaped([grid * grid, embed])
         var blocks: [Block] = []
         for i in 0..<depth {
@@ -71,34 +70,10 @@ public struct ImageEncoderViT: Sendable {
     public func callAsFunction(_ pixels: Tensor) -> Tensor {
         let c = configuration
         precondition(pixels.shape == [3, c.imageSize, c.imageSize], "ImageEncoderViT: pixels \(pixels.shape), expected [3, \(c.imageSize), \(c.imageSize)]")
-        var x = patchify(pixels, patch: c.patchSize).linear(weight: patchWeight, bias: patchBias)  // [g·g, C]
-        x.addInPlace(posEmbed)
+        var x = patchEmbed(pixels)  // [g·g, C]
+        x.addInPlace(broadcast: posEmbed)
         for block in blocks { block(&x, grid: c.gridSize) }
         return neck(x, grid: c.gridSize)  // [out, g, g]
-    }
-}
-
-/// [3, S, S] → [(S/p)², 3·p·p], rows in (c, ky, kx) order as the convolution weight flattens.
-func patchify(_ pixels: Tensor, patch: Int) -> Tensor {
-    let channels = pixels.shape[0], size = pixels.shape[1], grid = size / patch
-    let rowSize = channels * patch * patch
-    return Tensor(shape: [grid * grid, rowSize]) { out in
-        pixels.withUnsafeBufferPointer { src in
-            Parallel.forEachChunk(grid, minimumPerChunk: 4) { gridRows in
-                for gy in gridRows {
-                    for gx in 0..<grid {
-                        var o = (gy * grid + gx) * rowSize
-                        for ch in 0..<channels {
-                            for ky in 0..<patch {
-                                let s = (ch * size + gy * patch + ky) * size + gx * patch
-                                for kx in 0..<patch { out[o + kx] = src[s + kx] }
-                                o += patch
-                            }
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -112,10 +87,10 @@ extension ImageEncoderViT {
         let windowSize: Int
 
         init(_ loader: WeightLoader, dim: Int, grid: Int) throws {
-            norm1 = try LayerNorm(loader.scoped("norm1"), channels: dim, eps: 1e-6)
+            norm1 = try LayerNorm(loader.scoped("norm1"), dim: dim, eps: 1e-6)
             attention = try RelPosAttention(loader.scoped("attn"), dim: dim)
-            let norm2 = try LayerNorm(loader.scoped("norm2"), channels: dim, eps: 1e-6)
-            mlp = try MLPBlock(loader.scoped("mlp"), dim: dim, activation: .gelu, norm: norm2.parameters)
+            let norm2 = try LayerNorm(loader.scoped("norm2"), dim: dim, eps: 1e-6)
+            mlp = try MLPBlock(loader.scoped("mlp"), dim: dim, activation: .gelu, norm: norm2.feedForwardNorm)
             // The rel-pos table spans 2·size − 1 offsets: the window size, or the grid for global blocks.
             windowSize = attention.span >= grid ? 0 : attention.span
         }

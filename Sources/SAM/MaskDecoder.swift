@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Tensors
 
 // Port of segment_anything/modeling/mask_decoder.py (MaskDecoder), with RegionSpot's change:
@@ -45,7 +46,7 @@ public struct MaskDecoder: Sendable {
     /// image embedding [E, g, g], dense PE and dense (no-mask) embedding in token layout [g·g, E].
     func prepare(imageEmbedding: Tensor, densePE: Tensor, denseEmbedding: Tensor) -> ImageState {
         var src = planesToTokens(imageEmbedding)
-        src.addInPlace(denseEmbedding)
+        src.addInPlace(broadcast: denseEmbedding)
         return ImageState(transformer: transformer.prepare(image: src, imagePE: densePE), gridSize: imageEmbedding.shape[1])
     }
 
@@ -142,7 +143,7 @@ struct OutputUpscaling: Sendable {
         }
         let mid = shape[1]
         (conv0, bias0) = try Self.tokenWeights(loader.scoped("0"), inputs: dim, outputs: mid)
-        norm1 = try LayerNorm(loader.scoped("1"), channels: mid, eps: 1e-6)
+        norm1 = try LayerNorm(loader.scoped("1"), dim: mid, eps: 1e-6)
         guard let shape3 = loader.shape(of: "3.weight"), shape3.count == 4 else {
             throw SAMError.inconsistentWeights(key: loader.key("3.weight"), reason: "expected [\(mid), out, 2, 2]")
         }

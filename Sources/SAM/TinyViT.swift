@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Tensors
 
 // Port of MobileSAM's mobile_sam/modeling/tiny_vit_sam.py (TinyViT, Conv2d_BN, MBConv,
@@ -130,7 +131,7 @@ struct MBConv: Sendable {
 
     func callAsFunction(_ x: Tensor) -> Tensor {
         var y = conv3(conv2(conv1(x).gelu()).gelu())
-        y.addInPlace(x)
+        y.addInPlace(broadcast: x)
         return y.gelu()
     }
 }
@@ -165,11 +166,11 @@ struct TinyViTBlock: Sendable {
     init(_ loader: WeightLoader, dim: Int) throws {
         attention = try TinyViTAttention(loader.scoped("attn"), dim: dim)
         localConv = try ConvBN(loader.scoped("local_conv"), padding: 1, groups: dim)
-        let norm = try LayerNorm(loader.scoped("mlp.norm"), channels: dim, eps: 1e-5)
+        let norm = try LayerNorm(loader.scoped("mlp.norm"), dim: dim, eps: 1e-5)
         let fc1 = try Linear(loader.scoped("mlp.fc1"), inputs: dim)
         let fc2 = try Linear(loader.scoped("mlp.fc2"), inputs: fc1.outputs, outputs: dim)
         mlp = FeedForward(fc1Weight: fc1.weight, fc1Bias: fc1.bias, fc2Weight: fc2.weight, fc2Bias: fc2.bias,
-                          activation: .gelu, norm: norm.parameters)
+                          activation: .gelu, norm: norm.feedForwardNorm)
     }
 
     var windowSize: Int { attention.windowSize }
@@ -200,7 +201,7 @@ struct TinyViTAttention: Sendable {
     let windowSize: Int
 
     init(_ loader: WeightLoader, dim: Int) throws {
-        norm = try LayerNorm(loader.scoped("norm"), channels: dim, eps: 1e-5)
+        norm = try LayerNorm(loader.scoped("norm"), dim: dim, eps: 1e-5)
         guard let biasShape = loader.shape(of: "attention_biases"), biasShape.count == 2, dim % biasShape[0] == 0,
               let ws = Int(exactly: Double(biasShape[1]).squareRoot().rounded()), ws * ws == biasShape[1] else {
             throw SAMError.inconsistentWeights(key: loader.key("attention_biases"), reason: "expected [heads, ws·ws]")

@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Tensors
 
 // Port of segment_anything/modeling/transformer.py (TwoWayTransformer, TwoWayAttentionBlock,
@@ -6,67 +7,26 @@ import Tensors
 // [B, N, E] (the image tokens). Until block 0's image→token attention the keys are the same
 // image for every prompt, so that part runs once and is shared ("prompt-independent work").
 
-/// The decoder's attention: q/k/v projections to `internal = E / downsample`, heads over that.
-struct DecoderAttention: Sendable {
-    let qProj: Linear, kProj: Linear, vProj: Linear, outProj: Linear
-    let heads: Int
-
-    init(_ loader: WeightLoader, dim: Int, heads: Int) throws {
-        qProj = try Linear(loader.scoped("q_proj"), inputs: dim)
-        let inner = qProj.outputs
-        kProj = try Linear(loader.scoped("k_proj"), inputs: dim, outputs: inner)
-        vProj = try Linear(loader.scoped("v_proj"), inputs: dim, outputs: inner)
-        outProj = try Linear(loader.scoped("out_proj"), inputs: inner, outputs: dim)
-        guard inner % heads == 0 else {
-            throw SAMError.inconsistentWeights(key: loader.key("q_proj.weight"), reason: "internal width \(inner) not divisible by \(heads) heads")
-        }
-        self.heads = heads
-    }
-
-    /// Attention on already projected q [B or 1, Nq, inner], k and v [B or 1, Nk, inner]: a tensor
-    /// with a leading 1 is shared by every prompt. Returns out_proj(…) [B, Nq, E].
-    func attend(q: Tensor, k: Tensor, v: Tensor, batch: Int) -> Tensor {
-        let inner = qProj.outputs, headDim = inner / heads
-        let nq = q.dim(-2), nk = k.dim(-2)
-        let qShared = q.count == nq * inner, kvShared = k.count == nk * inner
-        var out = Tensor(shape: [batch, nq, inner], unsafeUninitialized: { _ in })
-        q.withUnsafeBufferPointer { qp in
-            k.withUnsafeBufferPointer { kp in
-                v.withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        if kvShared && !qShared {
-                            // Every prompt's queries against the same keys: one call over B·Nq rows.
-                            Attention.compute(queries: qp.baseAddress!, queryStride: inner, keys: kp.baseAddress!, keyStride: inner,
-                                              values: vp.baseAddress!, valueStride: inner, output: op.baseAddress!, outputStride: inner,
-                                              queryCount: batch * nq, keyCount: nk, heads: heads, headDim: headDim, valueDim: headDim,
-                                              scale: 1 / Float(headDim).squareRoot(), bias: nil)
-                            return
-                        }
-                        if !qShared && !kvShared {
-                            // Each prompt's own queries, keys and values: one call over the B sequences.
-                            Attention.compute(queries: qp.baseAddress!, queryStride: inner, keys: kp.baseAddress!, keyStride: inner,
-                                              values: vp.baseAddress!, valueStride: inner, output: op.baseAddress!, outputStride: inner,
-                                              queryCount: nq, keyCount: nk, heads: heads, headDim: headDim, valueDim: headDim,
-                                              scale: 1 / Float(headDim).squareRoot(), bias: nil, sequences: batch)
-                            return
-                        }
-                        for b in 0..<batch {
-                            Attention.compute(queries: qp.baseAddress! + (qShared ? 0 : b * nq * inner), queryStride: inner,
-                                              keys: kp.baseAddress! + (kvShared ? 0 : b * nk * inner), keyStride: inner,
-                                              values: vp.baseAddress! + (kvShared ? 0 : b * nk * inner), valueStride: inner,
-                                              output: op.baseAddress! + b * nq * inner, outputStride: inner,
-                                              queryCount: nq, keyCount: nk, heads: heads, headDim: headDim, valueDim: headDim,
-                                              scale: 1 / Float(headDim).squareRoot(), bias: nil)
-                        }
-                    }
-                }
-            }
-        }
-        return outProj(out)
-    }
-
+/// The decoder's attention is segment-anything's `Attention`: `MultiheadAttention` with split
+/// q/k/v projections to `internal = E / downsample_rate`. SAM adds two folded forms of it.
+extension MultiheadAttention {
+    /// q [B or 1, Nq, E] (with PE), k [B or 1, Nk, E] (with PE), v [B or 1, Nk, E]: a tensor of
+    /// one prompt's rows is shared by every prompt. Returns [B, Nq, E].
     func callAsFunction(q: Tensor, k: Tensor, v: Tensor, batch: Int) -> Tensor {
-        attend(q: qProj(q), k: kProj(k), v: vProj(v), batch: batch)
+        attend(projectedQueries: queries(q), keys: keys(k), values: values(v), batch: batch)
+    }
+
+    /// The same on queries, keys and values already projected: out_proj(attention) [B, Nq, E].
+    func attend(projectedQueries q: Tensor, keys k: Tensor, values v: Tensor, batch: Int) -> Tensor {
+        func columns(_ x: Tensor) -> Columns { Columns(x, shared: x.count == x.dim(-2) * innerDim) }
+        return outProj(attend(queries: columns(q), keys: columns(k), values: columns(v), sequences: batch))
+            .reshaped([batch, q.dim(-2), outProj.outputs])
+    }
+
+    /// The split projections (SAM's attention has no packed form).
+    var splitProjections: (query: Linear, key: Linear, value: Linear) {
+        guard case let .split(query, key, value) = projection else { preconditionFailure("SAM's attention has split q/k/v projections") }
+        return (query, key, value)
     }
 
     // MARK: Few tokens against many image tokens, per prompt
@@ -78,9 +38,9 @@ struct DecoderAttention: Sendable {
     /// Token→image: tokens q [B, T, E] (with PE) attend to image keys k [B, N, E] (with PE), values v [B, N, E].
     func tokenToImage(q: Tensor, k: Tensor, v: Tensor) -> Tensor {
         let (batch, t, e) = (q.shape[0], q.shape[1], q.shape[2]), n = k.dim(-2)
-        let inner = qProj.outputs, hd = inner / heads, rows = heads * t
+        let (qProj, kProj, vProj) = splitProjections
+        let inner = innerDim, hd = headDim, rows = heads * t
         let qp = qProj(q)  // [B, T, inner]
-        let scale = 1 / Float(hd).squareRoot()
         var out = Tensor(shape: [batch, t, inner])
         var folded = Tensor(shape: [rows, e]), scores = Tensor(shape: [rows, n]), mixed = Tensor(shape: [rows, e])
         for b in 0..<batch {
@@ -121,9 +81,9 @@ struct DecoderAttention: Sendable {
     /// then a column of T rows, and runs as vector code along N instead of on 7-wide rows.
     func imageToToken(image: Tensor?, imageQ: Tensor?, k: Tensor, v: Tensor) -> Tensor {
         let (batch, t, e) = (k.shape[0], k.shape[1], k.shape[2])
-        let inner = qProj.outputs, hd = inner / heads, cols = heads * t
+        let (qProj, kProj, vProj) = splitProjections
+        let inner = innerDim, hd = headDim, cols = heads * t
         let n = imageQ?.shape[0] ?? image!.dim(-2)
-        let scale = 1 / Float(hd).squareRoot()
         let kp = kProj(k), vp = vProj(v)  // [B, T, inner]
         var out = Tensor(shape: [batch, n, e], unsafeUninitialized: { _ in })
         var scores = Tensor(shape: [cols, n], unsafeUninitialized: { _ in }), folded = Tensor(shape: [cols, e])
@@ -178,26 +138,26 @@ struct DecoderAttention: Sendable {
 
 /// `TwoWayAttentionBlock`: self-attention of the tokens, token→image and image→token cross-attention.
 struct TwoWayAttentionBlock: Sendable {
-    let selfAttn: DecoderAttention
+    let selfAttn: MultiheadAttention
     let norm1: LayerNorm
-    let crossAttnTokenToImage: DecoderAttention
+    let crossAttnTokenToImage: MultiheadAttention
     let norm2: LayerNorm
     let mlp: MLPBlock
     let norm3: LayerNorm
     let norm4: LayerNorm
-    let crossAttnImageToToken: DecoderAttention
+    let crossAttnImageToToken: MultiheadAttention
     let skipFirstLayerPE: Bool
 
     init(_ loader: WeightLoader, dim: Int, heads: Int, skipFirstLayerPE: Bool) throws {
-        selfAttn = try DecoderAttention(loader.scoped("self_attn"), dim: dim, heads: heads)
-        crossAttnTokenToImage = try DecoderAttention(loader.scoped("cross_attn_token_to_image"), dim: dim, heads: heads)
-        crossAttnImageToToken = try DecoderAttention(loader.scoped("cross_attn_image_to_token"), dim: dim, heads: heads)
+        selfAttn = try MultiheadAttention(split: loader.scoped("self_attn"), dim: dim, heads: heads)
+        crossAttnTokenToImage = try MultiheadAttention(split: loader.scoped("cross_attn_token_to_image"), dim: dim, heads: heads)
+        crossAttnImageToToken = try MultiheadAttention(split: loader.scoped("cross_attn_image_to_token"), dim: dim, heads: heads)
         mlp = try MLPBlock(loader.scoped("mlp"), dim: dim, activation: .relu)
         // nn.LayerNorm's default eps 1e-5, as the original (the Hugging Face port uses 1e-6).
-        norm1 = try LayerNorm(loader.scoped("norm1"), channels: dim, eps: 1e-5)
-        norm2 = try LayerNorm(loader.scoped("norm2"), channels: dim, eps: 1e-5)
-        norm3 = try LayerNorm(loader.scoped("norm3"), channels: dim, eps: 1e-5)
-        norm4 = try LayerNorm(loader.scoped("norm4"), channels: dim, eps: 1e-5)
+        norm1 = try LayerNorm(loader.scoped("norm1"), dim: dim, eps: 1e-5)
+        norm2 = try LayerNorm(loader.scoped("norm2"), dim: dim, eps: 1e-5)
+        norm3 = try LayerNorm(loader.scoped("norm3"), dim: dim, eps: 1e-5)
+        norm4 = try LayerNorm(loader.scoped("norm4"), dim: dim, eps: 1e-5)
         self.skipFirstLayerPE = skipFirstLayerPE
     }
 
@@ -209,24 +169,24 @@ struct TwoWayAttentionBlock: Sendable {
         if skipFirstLayerPE {
             queries = selfAttn(q: queries, k: queries, v: queries, batch: batch)
         } else {
-            let q = queries.adding(queryPE)
-            queries.addInPlace(selfAttn(q: q, k: q, v: queries, batch: batch))
+            let q = queries.adding(broadcast: queryPE)
+            queries.addInPlace(broadcast: selfAttn(q: q, k: q, v: queries, batch: batch))
         }
         queries = norm1(queries)
 
         let keysWithPE = sharedKeyProjections == nil ? keys.adding(broadcast: keyPE) : keys
-        var q = queries.adding(queryPE)
-        let k2i = sharedKeyProjections.map { crossAttnTokenToImage.attend(q: crossAttnTokenToImage.qProj(q), k: $0.tokenToImageK, v: $0.tokenToImageV, batch: batch) }
+        var q = queries.adding(broadcast: queryPE)
+        let k2i = sharedKeyProjections.map { crossAttnTokenToImage.attend(projectedQueries: crossAttnTokenToImage.queries(q), keys: $0.tokenToImageK, values: $0.tokenToImageV, batch: batch) }
             ?? crossAttnTokenToImage.tokenToImage(q: q, k: keysWithPE, v: keys)
-        queries.addInPlace(k2i)
+        queries.addInPlace(broadcast: k2i)
         queries = norm2(queries)
         mlp.addResidual(to: &queries)
         queries = norm3(queries)
 
-        q = queries.adding(queryPE)
+        q = queries.adding(broadcast: queryPE)
         var newKeys = crossAttnImageToToken.imageToToken(image: sharedKeyProjections == nil ? keysWithPE : nil,
                                                          imageQ: sharedKeyProjections?.imageToTokenQ, k: q, v: queries)  // [B, N, E]
-        newKeys.addInPlace(keys)  // keys broadcast when shared
+        newKeys.addInPlace(broadcast: keys)  // keys broadcast when shared
         return (queries, norm4(newKeys))
     }
 
@@ -236,16 +196,16 @@ struct TwoWayAttentionBlock: Sendable {
     }
 
     func sharedKeys(image: Tensor, imagePE: Tensor) -> SharedKeys {
-        let withPE = image.adding(imagePE)
-        return SharedKeys(tokenToImageK: crossAttnTokenToImage.kProj(withPE), tokenToImageV: crossAttnTokenToImage.vProj(image),
-                          imageToTokenQ: crossAttnImageToToken.qProj(withPE))
+        let withPE = image.adding(broadcast: imagePE)
+        return SharedKeys(tokenToImageK: crossAttnTokenToImage.keys(withPE), tokenToImageV: crossAttnTokenToImage.values(image),
+                          imageToTokenQ: crossAttnImageToToken.queries(withPE))
     }
 }
 
 /// `TwoWayTransformer`: `depth` blocks, then a final token→image attention and LayerNorm.
 public struct TwoWayTransformer: Sendable {
     let layers: [TwoWayAttentionBlock]
-    let finalAttnTokenToImage: DecoderAttention
+    let finalAttnTokenToImage: MultiheadAttention
     let normFinalAttn: LayerNorm
 
     init(_ loader: WeightLoader, dim: Int, heads: Int) throws {
@@ -256,8 +216,8 @@ public struct TwoWayTransformer: Sendable {
         }
         guard !layers.isEmpty else { throw SAMError.inconsistentWeights(key: loader.key("layers.0.norm1.weight"), reason: "no layers") }
         self.layers = layers
-        finalAttnTokenToImage = try DecoderAttention(loader.scoped("final_attn_token_to_image"), dim: dim, heads: heads)
-        normFinalAttn = try LayerNorm(loader.scoped("norm_final_attn"), channels: dim, eps: 1e-5)
+        finalAttnTokenToImage = try MultiheadAttention(split: loader.scoped("final_attn_token_to_image"), dim: dim, heads: heads)
+        normFinalAttn = try LayerNorm(loader.scoped("norm_final_attn"), dim: dim, eps: 1e-5)
     }
 
     /// Work that depends only on the image: block 0's projections of the image tokens.
@@ -279,18 +239,9 @@ public struct TwoWayTransformer: Sendable {
             (queries, keys) = layer(queries: queries, keys: keys, queryPE: tokens, keyPE: state.imagePE,
                                     sharedKeyProjections: i == 0 ? state.shared : nil)
         }
-        let q = queries.adding(tokens)
+        let q = queries.adding(broadcast: tokens)
         let k = keys.adding(broadcast: state.imagePE)
-        queries.addInPlace(finalAttnTokenToImage.tokenToImage(q: q, k: k, v: keys))
+        queries.addInPlace(broadcast: finalAttnTokenToImage.tokenToImage(q: q, k: k, v: keys))
         return (normFinalAttn(queries), keys)
-    }
-}
-
-extension Tensor {
-    /// self + other repeated over the leading dimension (other is [N, E], self [B, N, E]).
-    func adding(broadcast other: Tensor) -> Tensor {
-        var out = self
-        out.addInPlace(other)
-        return out
     }
 }

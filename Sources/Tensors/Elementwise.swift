@@ -23,6 +23,34 @@ extension Tensor {
         }
     }
 
+    /// self += other repeated: `other` holds the same number of elements (any shape) or a whole
+    /// number of times fewer (broadcast over leading dimensions, e.g. [N, E] into [B, N, E]).
+    /// SAM's decoder adds per-prompt image tokens this way (4 MB a prompt), split over the workers.
+    public mutating func addInPlace(broadcast other: Tensor) {
+        precondition(other.count > 0 && count % other.count == 0, "add: \(shape) vs \(other.shape)")
+        let n = other.count, total = count
+        other.withUnsafeBufferPointer { b in
+            withUnsafeMutableBufferPointer { a in
+                let (a, b) = (a.baseAddress!, b.baseAddress!)
+                Parallel.forEachChunk(total, minimumPerChunk: 1 << 15) { range in
+                    var i = range.lowerBound
+                    while i < range.upperBound {
+                        let j = i % n, run = min(range.upperBound - i, n - j)
+                        FastMath.add(b + j, plus: 0, to: a + i, count: run)
+                        i += run
+                    }
+                }
+            }
+        }
+    }
+
+    /// self + other repeated (see `addInPlace(broadcast:)`).
+    public func adding(broadcast other: Tensor) -> Tensor {
+        var out = self
+        out.addInPlace(broadcast: other)
+        return out
+    }
+
     public static func + (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, AddKernel.self) }
     public static func - (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, SubtractKernel.self) }
     public static func * (lhs: Tensor, rhs: Float) -> Tensor { lhs.combined(with: rhs, MultiplyKernel.self) }

@@ -59,4 +59,24 @@ extension Tensor {
         }
         return result
     }
+
+    /// Each last-dimension row times `scale / (‖row‖ + epsilon)`: RegionSpot's `get_logits`
+    /// normalisation, x / (‖x‖ + 1e-7), which is not `l2Normalized`'s max(‖x‖, 1e-12).
+    /// - self: [..., N]. Returns the same shape.
+    public func scaledByInverseNorm(_ scale: Float, epsilon: Float) -> Tensor {
+        precondition(rank >= 1, "scaledByInverseNorm needs at least one dimension")
+        let width = dim(-1)
+        var result = self
+        guard width > 0, count > 0 else { return result }
+        result.withUnsafeMutableBufferPointer { p in
+            for r in 0..<(count / width) {
+                let row = UnsafeMutableBufferPointer(rebasing: p[(r * width)..<((r + 1) * width)])
+                var sum: Float = 0
+                for v in row { sum += v * v }
+                let inverse = scale / (sum.squareRoot() + epsilon)
+                for j in row.indices { row[j] *= inverse }
+            }
+        }
+        return result
+    }
 }

@@ -79,4 +79,33 @@ extension Tensor {
         }
         return result
     }
+
+    /// The gradient through `scaledByInverseNorm(scale, epsilon:)` of self, given the gradient
+    /// `upstream` of its output (same shape). Per row, with n = ‖x‖:
+    /// dx = s/(n+ε)·dy − s·(x·dy)/(n·(n+ε)²)·x; a zero row, where the second term vanishes, passes s/ε·dy.
+    public func scaledByInverseNormBackward(_ upstream: Tensor, scale: Float, epsilon: Float) -> Tensor {
+        precondition(upstream.shape == shape, "scaledByInverseNormBackward: gradient \(upstream.shape) for input \(shape)")
+        let width = dim(-1)
+        guard width > 0, count > 0 else { return upstream }
+        return Tensor(shape: shape) { out in
+            scalars.withUnsafeBufferPointer { x in
+                upstream.withUnsafeBufferPointer { dy in
+                    Parallel.forEachChunk(count / width, minimumPerChunk: max(1, 16384 / width)) { rows in
+                        for r in rows {
+                            let (xr, dyr, dxr) = (x.baseAddress! + r * width, dy.baseAddress! + r * width, out.baseAddress! + r * width)
+                            var squares: Float = 0, dot: Float = 0
+                            for j in 0..<width {
+                                squares += xr[j] * xr[j]
+                                dot += xr[j] * dyr[j]
+                            }
+                            let norm = squares.squareRoot(), shifted = norm + epsilon
+                            let direct = scale / shifted
+                            let radial = norm > 0 ? scale * dot / (norm * shifted * shifted) : 0
+                            for j in 0..<width { dxr[j] = direct * dyr[j] - radial * xr[j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -49,6 +49,7 @@ let package = Package(
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Layers", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
+        .target(name: "Training", dependencies: ["Tensors", "Layers", "RegionSpot"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Layers", "Tensors"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Tensors"]),
     ],

@@ -130,13 +130,15 @@ public struct RegionSpotModel: ParameterizedLayer {
         return projector(decoder(tgt, memory: clipFeatures))  // [N, text dim]
     }
 
+    /// `get_logits` divides by (norm + 1e-7), not max(norm, eps) as `l2Normalized` does.
+    public static let logitNormEpsilon: Float = 1e-7
+
     /// `get_logits`: logitScale · cosine(region, class) [N, C], with class embeddings
     /// [C, text dim] already L2-normalised (as the vocabulary cache stores them).
     public static func logits(regionFeatures: Tensor, classEmbeddings: Tensor, logitScale: Float) -> Tensor {
         precondition(regionFeatures.dim(-1) == classEmbeddings.dim(-1),
                      "region width \(regionFeatures.dim(-1)) ≠ class embedding width \(classEmbeddings.dim(-1))")
-        // Upstream divides by (norm + 1e-7), not max(norm, eps): not l2Normalized().
-        let normalized = regionFeatures.scaledByInverseNorm(logitScale, epsilon: 1e-7)
+        let normalized = regionFeatures.scaledByInverseNorm(logitScale, epsilon: logitNormEpsilon)
         return normalized.matmul(classEmbeddings, transposeOther: true)
     }
 }

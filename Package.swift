@@ -32,23 +32,27 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C shims over system libraries.
+        // C shims over system libraries, and CRC-32 in C: the C++ image probe and Swift's
+        // Compression both check it, with this one function.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CMalloc"),
-        .target(name: "CVision", cxxSettings: openCVFlags, linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
+        .target(name: "CChecksum", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CVision", dependencies: ["CChecksum"], cxxSettings: openCVFlags,
+                linkerSettings: openCVLibraries + [.linkedLibrary("jpeg")]),
 
-        // Libraries, each depending only on those above it.
-        .target(name: "Compression", swiftSettings: optimized),
+        // Libraries, in dependency order: each depends only on those above it (and the C
+        // targets). Images and masks (Imaging) sit below SAM, Evaluation and RegionSpot.
+        .target(name: "Compression", dependencies: ["CChecksum"], swiftSettings: optimized),
         .target(name: "Tensors", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: optimized),
         .target(name: "Layers", dependencies: ["Tensors"], swiftSettings: optimized),
         .target(name: "Checkpoints", dependencies: ["Compression", "Tensors"], swiftSettings: optimized),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
-        .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM", "Evaluation"], swiftSettings: optimized),
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Layers", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
+        .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
         .target(name: "Training", dependencies: ["Tensors", "Layers", "RegionSpot"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
@@ -62,18 +66,20 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 
-        // Tests: one target per library, plus end-to-end tests of the executable.
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"], exclude: ["Fixtures"]),
+        // Tests: one target per library, plus end-to-end tests of the executable, and the
+        // helpers they share (tolerance measures).
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Compression", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
-        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging"], exclude: ["Fixtures"]),
-        .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging"], exclude: ["Fixtures"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Layers", "Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Layers", "Tensors", "TestSupport"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
-        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Tensors"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

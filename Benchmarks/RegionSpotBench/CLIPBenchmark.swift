@@ -17,7 +17,10 @@ struct CLIPBenchmark: ParsableCommand {
     @Option(help: "Directory for the outputs (token_map.npy, text.npy), for the parity check.") var out: String?
 
     func run() throws {
-        Parallel.threadCount = threads
+        try Parallel.withThreads(threads) { try measure() }
+    }
+
+    private func measure() throws {
         let model = try CLIP(file: URL(fileURLWithPath: weights))
         let vision = try model.vision(), text = try model.textTower()
         let input = try NPY.read(URL(fileURLWithPath: pixels))

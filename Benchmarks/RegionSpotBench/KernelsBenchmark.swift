@@ -13,7 +13,10 @@ struct KernelsBenchmark: ParsableCommand {
     @Option(help: "Worker threads.") var threads: Int = 2
 
     func run() {
-        Parallel.threadCount = threads
+        Parallel.withThreads(threads) { measure() }
+    }
+
+    private func measure() {
         var generator = SplitMix64(seed: 3)
         let tokens = Tensor.random([4096, 768], using: &generator)
         let other = Tensor.random([4096, 768], using: &generator)

@@ -28,7 +28,7 @@ struct PipelineBenchmark: ParsableCommand {
         let loadStart = Date()
         let recognizer = try Recognizer(bundle: ModelBundle(directory: URL(fileURLWithPath: bundle)))
         print(String(format: "ours load %.2f s", Date().timeIntervalSince(loadStart)))
-        let warm = try recognizer.recognize(image: picture, boxes: [[0, 0, 10, 10]], vocabulary: vocabulary)
+        let warm = try recognizer.recognize(image: picture, boxes: [Box(x0: 0, y0: 0, x1: 10, y1: 10)], vocabulary: vocabulary)
         print(String(format: "ours text embeddings (%d classes × %d prompts, once, then cached) %.2f s",
                      vocabulary.count, recognizer.bundle.templates.count, warm.timings.textEmbeddings))
         for file in boxes {

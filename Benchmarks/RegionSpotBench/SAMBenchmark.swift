@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import SAM
 import Tensors
 
@@ -23,7 +24,7 @@ struct SAMBenchmark: ParsableCommand {
         var predictor = SamPredictor(model: model)
         predictor.batchSize = batch
         let size = model.imageEncoder.imageSize
-        let baseline = SAMBenchmark.residentBytes()
+        let baseline = MemoryUsage.residentBytes()
         var best = Double.infinity
         var embedding: Tensor?
         for _ in 0..<max(1, runs) {
@@ -32,7 +33,7 @@ struct SAMBenchmark: ParsableCommand {
             embedding = model.imageEncoder(input)
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
-        let peak = SAMBenchmark.peakResidentBytes()
+        let peak = MemoryUsage.peakResidentBytes()
         let embedded = embedding.map { predictor.use(embedding: $0, inputSize: (size, size), originalSize: (size, size)) }
         let (name, macs) = model.imageEncoder.nameAndMACs
         print(String(format: "ours %@ encoder %.3f s, %.1f GFLOP/s (%.1f GMACs), peak memory beyond weights %.0f MB",
@@ -41,9 +42,9 @@ struct SAMBenchmark: ParsableCommand {
         if boxes > 0 {
             // Deterministic boxes spread over the image, as the reference script builds them.
             var rng = SplitMix64(seed: 7)
-            let list: [[Float]] = (0..<boxes).map { _ in
+            let list: [Box] = (0..<boxes).map { _ in
                 let x0 = Float(rng.next() % 800), y0 = Float(rng.next() % 800)
-                return [x0, y0, x0 + 50 + Float(rng.next() % 170), y0 + 50 + Float(rng.next() % 170)]
+                return Box(x0: x0, y0: y0, x1: x0 + 50 + Float(rng.next() % 170), y1: y0 + 50 + Float(rng.next() % 170))
             }
             var decodeBest = Double.infinity
             var prediction: SamPredictor.Prediction?
@@ -65,7 +66,7 @@ struct SAMBenchmark: ParsableCommand {
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 try NPY.write(prediction.maskTokens, to: dir.appendingPathComponent("mask_tokens.npy"))
                 try NPY.write(prediction.iouPredictions, to: dir.appendingPathComponent("iou.npy"))
-                try NPY.write(Tensor(shape: [boxes, 4], scalars: list.flatMap { $0 }), to: dir.appendingPathComponent("boxes.npy"))
+                try NPY.write(Tensor(shape: [boxes, 4], scalars: list.flatMap(\.corners)), to: dir.appendingPathComponent("boxes.npy"))
             }
         }
         if let out {
@@ -76,18 +77,6 @@ struct SAMBenchmark: ParsableCommand {
         if gemmPeak {
             print(String(format: "ours gemm-peak %.1f GFLOP/s", GEMMThroughput.measure(size: 1024, seconds: 2)))
         }
-    }
-
-    static func residentBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
-              let pages = text.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-    }
-
-    static func peakResidentBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        return usage.ru_maxrss * 1024
     }
 }
 

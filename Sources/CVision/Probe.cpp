@@ -5,7 +5,8 @@
 // decompression bombs before any pixel buffer exists and truncated files before decoding.
 #include "Shim.hpp"
 
-#include <array>
+#include <CChecksum.h>
+
 #include <cstdint>
 #include <string>
 
@@ -34,22 +35,6 @@ struct Bytes {
 };
 
 std::string at(size_t offset) { return " at byte " + std::to_string(offset); }
-
-/// CRC-32 (ISO-HDLC, as PNG chunks use) over `count` bytes.
-uint32_t crc32(const uint8_t *data, size_t count) {
-    static const auto table = [] {
-        std::array<uint32_t, 256> entries{};
-        for (uint32_t n = 0; n < 256; n++) {
-            uint32_t c = n;
-            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            entries[n] = c;
-        }
-        return entries;
-    }();
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < count; i++) c = table[(c ^ data[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
 
 /// Orientation tag 0x0112 in IFD0 of a TIFF-structured EXIF block (optionally prefixed "Exif\0\0").
 int exifOrientation(const uint8_t *data, size_t size) {
@@ -205,7 +190,7 @@ Probe probePNG(const Bytes &b) {
             fail(CVISION_TRUNCATED, "PNG data ends inside the " + type + " chunk" + at(pos) + ", before IEND");
         const uint8_t *payload = b.data + pos + 8;
         // libpng would stop on a bad CRC too, but print to stderr; checking here names the chunk.
-        if (crc32(b.data + pos + 4, length + 4) != b.u32be(pos + 8 + length))
+        if (checksum_crc32(b.data + pos + 4, length + 4) != b.u32be(pos + 8 + length))
             fail(CVISION_CORRUPT, "PNG chunk " + type + at(pos) + " fails its CRC check");
         if (type == "IDAT") sawData = true;
         else if (type == "IEND") break;

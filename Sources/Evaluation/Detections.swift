@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Tensors
 
 /// A results file (`[{"image_id", "category_id", "bbox", "score", "segmentation"?}, ...]`) in

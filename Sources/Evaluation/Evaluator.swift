@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Tensors
 
 /// The thresholds and ranges both references share (`Params`), as numpy computes them.

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Tensors
 
 /// Which evaluation protocol, and so which ground-truth fields matter.

@@ -1,44 +1,20 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+import Tensors
 
-/// A read-only memory map of a whole file: large annotation and result files are parsed in
-/// place, so no second copy of their bytes exists.
-final class MappedFile {
-    let path: String
-    let base: UnsafeRawPointer?
-    let count: Int
-
-    init(path: String) throws {
-        self.path = path
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw EvaluationError.unreadable(file: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw EvaluationError.unreadable(file: path, reason: String(cString: strerror(errno))) }
-        count = Int(info.st_size)
-        if count == 0 {
-            base = nil
-            return
+extension MappedFile {
+    /// Maps a JSON file for one front-to-back parse; failures are this module's errors.
+    convenience init(path: String) throws {
+        do {
+            try self.init(url: URL(fileURLWithPath: path), sequential: true)
+        } catch let TensorFileError.unreadable(file, reason) {
+            throw EvaluationError.unreadable(file: file, reason: reason)
         }
-        guard let mapped = mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw EvaluationError.unreadable(file: path, reason: String(cString: strerror(errno)))
-        }
-        madvise(mapped, count, Int32(MADV_SEQUENTIAL))
-        base = UnsafeRawPointer(mapped)
-    }
-
-    deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
     }
 
     /// The scanner over the whole file; valid while `self` lives.
     func scanner() -> JSONScanner {
-        let bytes = base?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
-        return JSONScanner(bytes: bytes, count: count, file: path)
+        let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
+        return JSONScanner(bytes: start, count: count, file: url.path)
     }
 }
 

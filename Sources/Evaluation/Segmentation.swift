@@ -1,3 +1,5 @@
+import Imaging
+
 /// A segmentation as a file writes it; turned into an `RLE` once the image size is known,
 /// the way pycocotools `annToRLE` does.
 enum Segmentation: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 
 /// The boxes of a predict request, read from JSON in any of these forms (x0, y0, x1, y1 in pixels
 /// of the original image; scores optional, from a detector):
@@ -6,10 +7,10 @@ import Foundation
 ///   `{"boxes": [[...], ...], "scores": [s, ...]}`
 ///   `[{"box": [x0, y0, x1, y1], "score": s}, ...]`   (or `"bbox"`)
 public struct BoxesFile: Sendable, Equatable {
-    public var boxes: [[Float]]
+    public var boxes: [Box]
     public var scores: [Float]?
 
-    public init(boxes: [[Float]], scores: [Float]? = nil) {
+    public init(boxes: [Box], scores: [Float]? = nil) {
         self.boxes = boxes
         self.scores = scores
     }
@@ -28,16 +29,17 @@ public struct BoxesFile: Sendable, Equatable {
             throw InputError(file: source, location: nil, reason: "not valid JSON (\(error.localizedDescription))")
         }
         func fail(_ location: String?, _ reason: String) -> InputError { InputError(file: source, location: location, reason: reason) }
-        func box(_ value: Any, at location: String) throws -> [Float] {
+        func box(_ value: Any, at location: String) throws -> Box {
             guard let array = value as? [Any], array.count == 4 else {
                 throw fail(location, "expected a box [x0, y0, x1, y1], got \(Self.describe(value))")
             }
-            return try array.enumerated().map { i, element in
+            let corners: [Float] = try array.enumerated().map { i, element in
                 guard let number = element as? NSNumber, number.doubleValue.isFinite else {
                     throw fail("\(location)[\(i)]", "expected a finite number, got \(Self.describe(element))")
                 }
                 return number.floatValue
             }
+            return Box(corners)!
         }
         func score(_ value: Any, at location: String) throws -> Float {
             guard let number = value as? NSNumber, number.doubleValue.isFinite else {
@@ -77,7 +79,7 @@ public struct BoxesFile: Sendable, Equatable {
         } else {
             throw fail(nil, "expected an array of boxes or an object with \"boxes\"")
         }
-        for (index, b) in boxes.enumerated() where b[0] > b[2] || b[1] > b[3] {
+        for (index, b) in boxes.enumerated() where b.x0 > b.x1 || b.y0 > b.y1 {
             throw fail(root is [String: Any] ? "boxes[\(index)]" : "[\(index)]", "box \(b) has x0 > x1 or y0 > y1 (expected x0, y0, x1, y1)")
         }
     }

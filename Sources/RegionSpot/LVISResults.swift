@@ -1,15 +1,5 @@
 import Foundation
-
-/// A compressed RLE mask as pycocotools writes it in results files: `{"size": [h, w], "counts": "..."}`.
-public struct CompressedRLE: Sendable, Equatable, Codable {
-    public var size: [Int]
-    public var counts: String
-
-    public init(height: Int, width: Int, counts: String) {
-        self.size = [height, width]
-        self.counts = counts
-    }
-}
+import Imaging
 
 /// One record of an LVIS (and COCO) results file, the input of `regionspot eval`.
 public struct LVISResult: Sendable, Equatable, Codable {
@@ -50,11 +40,11 @@ public enum LVISResultsError: Error, CustomStringConvertible {
 /// Builds and writes results files in the format lvis-api's `LVISResults` and pycocotools'
 /// `loadRes` read. lvis-api keeps the 300 best per image itself, so everything is written.
 public enum LVISResults {
-    /// Records for one image's detections. `boxes` are [x0, y0, x1, y1] in original pixels;
+    /// Records for one image's detections. `boxes` are in original pixels;
     /// `categoryIDs[classIndex]` is the dataset's category id (LVIS ids start at 1);
     /// `masks`, when given, holds one encoded mask per box.
     public static func records(
-        imageID: Int, detections: [Detection], boxes: [[Float]], categoryIDs: [Int],
+        imageID: Int, detections: [Detection], boxes: [Box], categoryIDs: [Int],
         masks: [CompressedRLE]? = nil
     ) throws -> [LVISResult] {
         try detections.map { detection in
@@ -64,7 +54,7 @@ public enum LVISResults {
             guard boxes.indices.contains(detection.regionIndex) else {
                 throw LVISResultsError.regionOutOfRange(regionIndex: detection.regionIndex, boxes: boxes.count)
             }
-            let b = boxes[detection.regionIndex].map(Double.init)
+            let b = boxes[detection.regionIndex].corners.map(Double.init)
             return LVISResult(
                 imageID: imageID, categoryID: categoryIDs[detection.classIndex],
                 bbox: [b[0], b[1], b[2] - b[0], b[3] - b[1]], score: Double(detection.score),

@@ -1,92 +1,64 @@
 import CLIP
 import Foundation
 import Imaging
+import Layers
 import SAM
 import Tensors
 
-// The library call behind every front end (predict, daemon, watch): image + boxes + vocabulary →
-// labelled regions, as RegionSpot's predictor does it (Surrey-UP-Lab/RegionSpot:regionspot/predictor.py):
-//   set_image:     SAM embeds the image (ResizeLongestSide, normalise, pad) and CLIP takes the
-//                  token map of the image squashed to S×S (`resize_norm`, bilinear, no crop);
-//   predict_torch: SAM's decoder gives mask token 0 per box (multimask_output=False), the fusion
-//                  head maps the tokens to text space, softmax over the vocabulary.
-// The two encoders run concurrently, each once per image; class embeddings come from CLIP's
-// cache; masks are returned only when asked.
+// The engine behind every front end (predict, the daemon's stage workers, watch), as RegionSpot's
+// predictor does it (Surrey-UP-Lab/RegionSpot:regionspot/predictor.py), in stages whose inputs
+// and outputs are plain values that can be sent to another process (StageSerialization.swift):
+//   encodeImage     set_image, SAM half: ResizeLongestSide, normalise, pad, ViT → image embedding
+//   tokenMap        set_image, CLIP half: the image squashed to S×S (bilinear, no crop) → token map
+//   classEmbeddings the vocabulary's prompt-ensembled text embeddings (cached)
+//   regionTokens    predict_torch: SAM's decoder, mask token 0 per box (multimask_output=False)
+//   classify        the fusion head maps the tokens to text space, softmax over the vocabulary
+// `recognize` composes them on the calling thread; callers own threading. Each stage runs its
+// kernels over this engine's own thread budget.
 
-/// One recognized box.
-public struct RecognizedRegion: Sendable {
-    /// [x0, y0, x1, y1] in original image pixels, as given.
-    public var box: [Float]
-    /// The detector's score for the box, when one was given.
-    public var boxScore: Float?
-    /// The `topK` most probable classes, best first.
-    public var labels: [ScoredLabel]
-    /// SAM's predicted IoU of the mask.
-    public var maskScore: Float
-    /// The mask at the original image size (only when requested).
-    public var mask: BinaryMask?
-}
+/// One image's region tokens: what the localize stage hands to fusion.
+public struct RegionTokens: Sendable {
+    /// Mask token 0 of each box [boxes, 256]: RegionSpot's region feature.
+    public var maskTokens: Tensor
+    /// SAM's predicted IoU of each box's mask [boxes].
+    public var maskScores: [Float]
+    /// Each box's mask at the original image size, when asked for; else empty.
+    public var masks: [BinaryMask]
 
-/// Wall-clock seconds per stage of one `recognize` call.
-public struct StageTimings: Sendable, Codable {
-    /// SAM image encoder (ResizeLongestSide, normalisation, ViT).
-    public var samEncoder: Double = 0
-    /// CLIP squash + vision transformer, on the second thread (overlaps `samEncoder`).
-    public var clipEncoder: Double = 0
-    /// Class embeddings (0 when cached), on the second thread after CLIP.
-    public var textEmbeddings: Double = 0
-    /// Both encoders together, as the caller waits for them.
-    public var encoders: Double = 0
-    /// SAM prompt encoder + mask decoder (+ mask upsampling) for every box.
-    public var samDecoder: Double = 0
-    /// Fusion head, logits, softmax, top-k.
-    public var fusion: Double = 0
-    public var total: Double = 0
-}
-
-/// The result for one image.
-public struct Recognition: Sendable {
-    public var regions: [RecognizedRegion]
-    /// Softmax over the vocabulary, [boxes, classes].
-    public var probabilities: Tensor
-    public var timings: StageTimings
-}
-
-public enum RecognizerError: Error, CustomStringConvertible, Equatable {
-    case emptyVocabulary
-    case badBox(index: Int, box: [Float])
-    case boxScoreCount(boxes: Int, scores: Int)
-    case widthMismatch(what: String, expected: Int, actual: Int, file: String)
-
-    public var description: String {
-        switch self {
-        case .emptyVocabulary:
-            return "vocabulary: no class names given"
-        case let .badBox(index, box):
-            return "box \(index): expected 4 finite numbers x0,y0,x1,y1 with x0 ≤ x1 and y0 ≤ y1, got \(box)"
-        case let .boxScoreCount(boxes, scores):
-            return "box scores: \(scores) scores for \(boxes) boxes"
-        case let .widthMismatch(what, expected, actual, file):
-            return "\(file): \(what) is \(actual) wide, the fusion head expects \(expected)"
-        }
+    public init(maskTokens: Tensor, maskScores: [Float], masks: [BinaryMask]) {
+        self.maskTokens = maskTokens
+        self.maskScores = maskScores
+        self.masks = masks
     }
 }
 
-/// Loads a bundle once, then recognizes regions of any number of images.
-public final class Recognizer: Sendable {
+/// The fusion stage's answer for one image.
+public struct Classification: Sendable {
+    /// Softmax over the vocabulary [boxes, classes].
+    public var probabilities: Tensor
+    /// The `topK` most probable classes of each box, best first.
+    public var labels: [[ScoredLabel]]
+}
+
+/// Loads a bundle once, then recognizes regions of any number of images, from any number of
+/// threads at once.
+public final class Recognizer: Recognizing {
     public let bundle: ModelBundle
     public let fusion: RegionSpotModel
     public let logitScale: Float
     public let clipInputSize: Int
     public let clipConfiguration: CLIPConfiguration
+    /// Workers each stage's kernels may use.
+    public let threads: Int
     public var sam: Sam { predictor.model }
     let predictor: SamPredictor
     let vision: VisionTransformer
-    let classEmbeddings: ClassEmbeddings
+    let classEmbeddingCache: ClassEmbeddings
 
-    /// `cacheDirectory` keeps class embeddings on disk between runs.
-    public init(bundle: ModelBundle, cacheDirectory: URL? = nil) throws {
+    /// `cacheDirectory` keeps class embeddings on disk between runs; `threads` defaults to every core.
+    public init(bundle: ModelBundle, cacheDirectory: URL? = nil, threads: Int = Parallel.processorCount) throws {
         self.bundle = bundle
+        self.threads = max(1, threads)
         let sam = try Sam(contentsOf: bundle.samURL)
         let clip = try CLIP(file: bundle.clipURL)
         let fusionWeights = try bundle.fusionWeights()
@@ -96,14 +68,9 @@ public final class Recognizer: Sendable {
         clipConfiguration = clip.configuration
         predictor = SamPredictor(model: sam)
         vision = try clip.vision()
-        classEmbeddings = try ClassEmbeddings(model: clip, tokenizer: SimpleTokenizer.bundled(), templates: bundle.templates,
-                                              cacheDirectory: cacheDirectory)
-        if let scale = bundle.manifest.logitScale ?? clip.logitScale.map({ Foundation.exp($0) }) {
-            logitScale = scale
-        } else {
-            throw BundleError.noLogitScale(manifest: bundle.directory.appendingPathComponent(ModelBundle.manifestName).path,
-                                           clipFile: bundle.clipURL.path)
-        }
+        classEmbeddingCache = try ClassEmbeddings(model: clip, tokenizer: SimpleTokenizer.bundled(), templates: bundle.templates,
+                                                  cacheDirectory: cacheDirectory)
+        logitScale = try bundle.logitScale()
         clipInputSize = bundle.manifest.clip.inputSize
         // The parts must fit together: SAM's token width, CLIP's width and text width.
         let c = fusion.config
@@ -121,98 +88,130 @@ public final class Recognizer: Sendable {
         }
     }
 
-    /// Class embeddings [classes, text dim] of a vocabulary (cached).
-    public func classEmbeddings(for vocabulary: [String]) throws -> Tensor {
-        guard !vocabulary.isEmpty else { throw RecognizerError.emptyVocabulary }
-        return try classEmbeddings.embeddings(for: vocabulary)
+    // MARK: Stages
+
+    /// SAM's image encoding of `image`.
+    public func encodeImage(_ image: RGBImage) -> SamPredictor.ImageEmbedding {
+        Parallel.withThreads(threads) { predictor.setImage(image) }
     }
 
-    /// Labels each box (x0, y0, x1, y1 in original pixels) with the `topK` most probable classes.
-    public func recognize(image: RGBImage, boxes: [[Float]], boxScores: [Float]? = nil, vocabulary: [String],
+    /// An image embedding computed elsewhere (another process, a cache), made ready for `regionTokens`.
+    public func imageEmbedding(_ embedding: Tensor, inputSize: (height: Int, width: Int),
+                               originalSize: (height: Int, width: Int)) throws -> SamPredictor.ImageEmbedding {
+        let e = sam.maskDecoder.transformerDim, g = sam.imageEncoder.imageSize / 16
+        guard embedding.shape == [e, g, g] else {
+            throw RecognizerError.stageInput("image embedding must be [\(e), \(g), \(g)], got \(embedding.shape)")
+        }
+        return Parallel.withThreads(threads) { predictor.use(embedding: embedding, inputSize: inputSize, originalSize: originalSize) }
+    }
+
+    /// CLIP's token map [1 + g², D] of the image squashed to S×S (every token, before `ln_post`).
+    public func tokenMap(_ image: RGBImage) throws -> Tensor {
+        try Parallel.withThreads(threads) {
+            let tokens = try vision.tokenMap(CLIPPreprocessing.squashed(image, size: clipInputSize))
+            return tokens.reshaped([tokens.dim(-2), tokens.dim(-1)])
+        }
+    }
+
+    /// Class embeddings [classes, text dim] of a vocabulary (cached).
+    public func classEmbeddings(for vocabulary: [String]) throws -> Tensor {
+        try classEmbeddingLookup(vocabulary).embeddings
+    }
+
+    /// The same, and whether they came from the cache.
+    public func classEmbeddingLookup(_ vocabulary: [String]) throws -> (embeddings: Tensor, cached: Bool) {
+        guard !vocabulary.isEmpty else { throw RecognizerError.emptyVocabulary }
+        return try Parallel.withThreads(threads) { try classEmbeddingCache.lookup(vocabulary) }
+    }
+
+    /// SAM's mask token 0 and IoU score per box (and the masks, when asked) on an encoded image.
+    public func regionTokens(_ image: SamPredictor.ImageEmbedding, boxes: [Box], masks: Bool) throws -> RegionTokens {
+        try Self.validate(boxes: boxes)
+        guard !boxes.isEmpty else { return RegionTokens(maskTokens: Tensor(shape: [0, fusion.config.tokenDim]), maskScores: [], masks: []) }
+        let prediction = try Parallel.withThreads(threads) {
+            try predictor.predict(boxes: boxes, on: image, multimask: false, masks: masks)
+        }
+        let tokens = prediction.maskTokens.slice(axis: 1, range: 0..<1)  // [N, 1, E]
+        let ious = prediction.iouPredictions.slice(axis: 1, range: 0..<1)
+        return RegionTokens(maskTokens: tokens.reshaped([boxes.count, tokens.dim(-1)]), maskScores: ious.scalars, masks: prediction.masks)
+    }
+
+    /// Fusion and scoring: region tokens [N, 256], the token map [1 + g², D] and class embeddings
+    /// [C, text dim] → probabilities [N, C] and the `topK` labels of each region.
+    public func classify(maskTokens: Tensor, tokenMap: Tensor, classEmbeddings: Tensor, topK: Int) throws -> Classification {
+        guard topK >= 1 else { throw RecognizerError.badTopK(topK) }
+        guard classEmbeddings.rank == 2, classEmbeddings.dim(1) == fusion.config.textDim, classEmbeddings.dim(0) > 0 else {
+            throw RecognizerError.stageInput("class embeddings must be [classes, \(fusion.config.textDim)], got \(classEmbeddings.shape)")
+        }
+        return try Parallel.withThreads(threads) {
+            let regionFeatures = try fusion.regionFeatures(maskTokens: maskTokens, clipFeatures: tokenMap)
+            let logits = RegionSpotModel.logits(regionFeatures: regionFeatures, classEmbeddings: classEmbeddings, logitScale: logitScale)
+            let probabilities = Scoring.probabilities(logits: logits)
+            return Classification(probabilities: probabilities, labels: Scoring.topLabels(probabilities: probabilities, k: topK))
+        }
+    }
+
+    // MARK: The stages composed
+
+    public func recognize(_ request: RecognitionRequest) throws -> Recognition {
+        let image: RGBImage
+        switch request.image {
+        case let .decoded(decoded): image = decoded
+        case let .encoded(data, source): image = try RGBImage(decoding: data, source: source)
+        }
+        return try recognize(image: image, boxes: request.boxes, boxScores: request.boxScores, vocabulary: request.vocabulary,
+                             topK: request.topK, masks: request.masks)
+    }
+
+    /// Labels each box (original pixels) with the `topK` most probable classes.
+    public func recognize(image: RGBImage, boxes: [Box], boxScores: [Float]? = nil, vocabulary: [String],
                           topK: Int = 5, masks: Bool = false) throws -> Recognition {
         let start = DispatchTime.now()
         guard !vocabulary.isEmpty else { throw RecognizerError.emptyVocabulary }
-        for (index, box) in boxes.enumerated()
-        where box.count != 4 || box.contains(where: { !$0.isFinite }) || box[0] > box[2] || box[1] > box[3] {
-            throw RecognizerError.badBox(index: index, box: box)
-        }
+        guard topK >= 1 else { throw RecognizerError.badTopK(topK) }
+        try Self.validate(boxes: boxes)
         if let boxScores, boxScores.count != boxes.count {
             throw RecognizerError.boxScoreCount(boxes: boxes.count, scores: boxScores.count)
         }
         var timings = StageTimings()
-
-        // CLIP (and the vocabulary if not cached) on a second thread while SAM encodes here.
-        let side = ConcurrentResult<(Tensor, Tensor, Double, Double)>()
-        let (vision, classEmbeddings, size) = (self.vision, self.classEmbeddings, clipInputSize)
-        let thread = Thread {
-            side.set(Result {
-                let t0 = DispatchTime.now()
-                let tokens = try vision.tokenMap(CLIPPreprocessing.squashed(image, size: size))
-                let t1 = DispatchTime.now()
-                let classes = try classEmbeddings.embeddings(for: vocabulary)
-                return (tokens.reshaped([tokens.dim(-2), tokens.dim(-1)]), classes, seconds(t0, t1), seconds(t1, .now()))
-            })
+        func timed<T>(_ slot: WritableKeyPath<StageTimings, Double>, _ body: () throws -> T) rethrows -> T {
+            let t0 = DispatchTime.now()
+            defer { timings[keyPath: slot] = seconds(t0, .now()) }
+            return try body()
         }
-        thread.stackSize = 8 << 20
-        thread.start()
-        let t0 = DispatchTime.now()
-        let embedding = boxes.isEmpty ? nil : predictor.setImage(image)
-        timings.samEncoder = seconds(t0, .now())
-        let (clipTokens, classes, clipTime, textTime) = try side.wait().get()
-        (timings.clipEncoder, timings.textEmbeddings) = (clipTime, textTime)
-        timings.encoders = seconds(t0, .now())
+        let embedding = boxes.isEmpty ? nil : timed(\.samEncoder) { encodeImage(image) }
+        let tokens = try timed(\.clipEncoder) { try tokenMap(image) }
+        let classes = try timed(\.textEmbeddings) { try classEmbeddings(for: vocabulary) }
+        timings.encoders = timings.samEncoder + timings.clipEncoder + timings.textEmbeddings
 
         guard let embedding else {
             timings.total = seconds(start, .now())
-            return Recognition(regions: [], probabilities: Tensor(shape: [0, vocabulary.count]), timings: timings)
+            return Recognition(regions: [], probabilities: Tensor(shape: [0, vocabulary.count]), timings: timings,
+                               imageWidth: image.width, imageHeight: image.height)
         }
-        let t1 = DispatchTime.now()
-        let prediction = try predictor.predict(boxes: boxes, on: embedding, multimask: false, masks: masks)
-        timings.samDecoder = seconds(t1, .now())
-
-        let t2 = DispatchTime.now()
-        let maskTokens = Self.firstMaskToken(prediction.maskTokens)  // [N, 256]
-        let regionFeatures = try fusion.regionFeatures(maskTokens: maskTokens, clipFeatures: clipTokens)
-        let logits = RegionSpotModel.logits(regionFeatures: regionFeatures, classEmbeddings: classes, logitScale: logitScale)
-        let probabilities = Scoring.probabilities(logits: logits)
-        let labels = Scoring.topLabels(probabilities: probabilities, k: topK)
-        let ious = prediction.iouPredictions
-        let regions = boxes.indices.map { i in
-            RecognizedRegion(box: boxes[i], boxScore: boxScores?[i], labels: labels[i],
-                             maskScore: ious.scalars[i * ious.shape[1]], mask: masks ? prediction.masks[i] : nil)
+        let regions = try timed(\.samDecoder) { try regionTokens(embedding, boxes: boxes, masks: masks) }
+        let classification = try timed(\.fusion) {
+            try classify(maskTokens: regions.maskTokens, tokenMap: tokens, classEmbeddings: classes, topK: topK)
         }
-        timings.fusion = seconds(t2, .now())
         timings.total = seconds(start, .now())
-        return Recognition(regions: regions, probabilities: probabilities, timings: timings)
+        return Recognition(regions: Self.regions(boxes: boxes, boxScores: boxScores, tokens: regions, labels: classification.labels),
+                           probabilities: classification.probabilities, timings: timings,
+                           imageWidth: image.width, imageHeight: image.height)
     }
 
-    /// Mask token 0 of each prompt ([B, masks, E] → [B, E]): RegionSpot's region feature.
-    static func firstMaskToken(_ tokens: Tensor) -> Tensor {
-        let (batch, count, width) = (tokens.shape[0], tokens.shape[1], tokens.shape[2])
-        return Tensor(shape: [batch, width]) { out in
-            for b in 0..<batch {
-                for j in 0..<width { out[b * width + j] = tokens.scalars[b * count * width + j] }
-            }
+    /// The regions of a reply, box by box.
+    public static func regions(boxes: [Box], boxScores: [Float]?, tokens: RegionTokens, labels: [[ScoredLabel]]) -> [RecognizedRegion] {
+        boxes.indices.map { i in
+            RecognizedRegion(box: boxes[i], boxScore: boxScores?[i], labels: labels[i], maskScore: tokens.maskScores[i],
+                             mask: tokens.masks.isEmpty ? nil : tokens.masks[i])
         }
+    }
+
+    static func validate(boxes: [Box]) throws {
+        if let index = boxes.firstIndex(where: { !$0.isValid }) { throw RecognizerError.badBox(index: index, box: boxes[index]) }
     }
 }
 
 func seconds(_ from: DispatchTime, _ to: DispatchTime) -> Double {
     Double(to.uptimeNanoseconds - from.uptimeNanoseconds) / 1e9
-}
-
-/// A value produced on another thread, waited for once.
-final class ConcurrentResult<Value>: @unchecked Sendable {
-    private var value: Result<Value, any Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    func set(_ result: Result<Value, any Error>) {
-        value = result
-        done.signal()
-    }
-
-    func wait() -> Result<Value, any Error> {
-        done.wait()
-        return value!
-    }
 }

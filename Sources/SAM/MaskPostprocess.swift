@@ -1,27 +1,9 @@
 import Foundation
+import Imaging
 import Tensors
 
 // Port of Sam.postprocess_masks plus thresholding: low-resolution logits → binary masks at the
 // original image size.
-
-/// A binary mask, row-major, `true` inside.
-public struct BinaryMask: Sendable, Equatable {
-    public let width: Int
-    public let height: Int
-    public var pixels: [Bool]
-
-    public init(width: Int, height: Int, pixels: [Bool]) {
-        precondition(pixels.count == width * height, "mask \(width)x\(height) needs \(width * height) pixels, got \(pixels.count)")
-        (self.width, self.height, self.pixels) = (width, height, pixels)
-    }
-
-    /// 0/1 bytes in column-major (Fortran) order, the layout COCO RLE encodes (`Evaluation.RLE(mask:height:width:)`).
-    public var columnMajorBytes: [UInt8] {
-        var out = [UInt8](repeating: 0, count: pixels.count)
-        for y in 0..<height { for x in 0..<width where pixels[y * width + x] { out[x * height + y] = 1 } }
-        return out
-    }
-}
 
 enum MaskPostprocess {
     /// logits [h, w] → bilinear to size² → crop to the input size → bilinear to the original size

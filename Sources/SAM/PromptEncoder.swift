@@ -1,4 +1,5 @@
 import Foundation
+import Imaging
 import Tensors
 
 // Port of segment_anything/modeling/prompt_encoder.py (PromptEncoder, PositionEmbeddingRandom).
@@ -76,9 +77,9 @@ public struct PromptEncoder: Sendable {
     }
 
     /// Sparse embeddings for B prompts, in model input coordinates (after ResizeLongestSide).
-    /// - boxes: B×[x0, y0, x1, y1] or nil; points: B × n × (x, y) with labels, or nil.
+    /// - boxes: B boxes or nil; points: B × n × (x, y) with labels, or nil.
     /// - Returns: [B, tokens, embed], points first (padded with one not-a-point when there is no box), then box corners.
-    public func sparseEmbeddings(boxes: [[Float]]?, points: [[(x: Float, y: Float, label: PointLabel)]]?) throws -> Tensor {
+    public func sparseEmbeddings(boxes: [Box]?, points: [[(x: Float, y: Float, label: PointLabel)]]?) throws -> Tensor {
         let batch = boxes?.count ?? points?.count ?? 0
         if let boxes, let points, boxes.count != points.count {
             throw SAMError.badInput(what: "prompts", reason: "\(boxes.count) boxes but \(points.count) point sets")
@@ -110,8 +111,7 @@ public struct PromptEncoder: Sendable {
             }
             if let boxes {
                 let box = boxes[b]
-                guard box.count == 4 else { throw SAMError.badInput(what: "box \(b)", reason: "expected 4 numbers, got \(box.count)") }
-                var pe = positionalEncoding([box[0] + 0.5, box[1] + 0.5, box[2] + 0.5, box[3] + 0.5].map { $0 / size })
+                var pe = positionalEncoding([box.x0 + 0.5, box.y0 + 0.5, box.x1 + 0.5, box.y1 + 0.5].map { $0 / size })
                 pe.withUnsafeMutableBufferPointer { p in
                     for c in 0..<embedDim {
                         p[c] += pointEmbeddings[2].scalars[c]

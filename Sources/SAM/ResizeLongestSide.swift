@@ -28,11 +28,11 @@ public struct ResizeLongestSide: Sendable {
         return (x * Float(Double(w) / Double(originalWidth)), y * Float(Double(h) / Double(originalHeight)))
     }
 
-    /// `apply_boxes`: both corners of [x0, y0, x1, y1].
-    public func apply(box: [Float], originalHeight: Int, originalWidth: Int) -> [Float] {
-        let a = apply(x: box[0], y: box[1], originalHeight: originalHeight, originalWidth: originalWidth)
-        let b = apply(x: box[2], y: box[3], originalHeight: originalHeight, originalWidth: originalWidth)
-        return [a.x, a.y, b.x, b.y]
+    /// `apply_boxes`: both corners.
+    public func apply(box: Box, originalHeight: Int, originalWidth: Int) -> Box {
+        let a = apply(x: box.x0, y: box.y0, originalHeight: originalHeight, originalWidth: originalWidth)
+        let b = apply(x: box.x1, y: box.y1, originalHeight: originalHeight, originalWidth: originalWidth)
+        return Box(x0: a.x, y0: a.y, x1: b.x, y1: b.y)
     }
 }
 

@@ -63,14 +63,14 @@ public struct SamPredictor: Sendable {
         public var masks: [BinaryMask]
     }
 
-    /// `predict_torch` for boxes [x0, y0, x1, y1] and/or point sets in original image coordinates.
+    /// `predict_torch` for boxes and/or point sets in original image coordinates.
     /// `masks: false` returns only the mask tokens and IoU predictions, at about half the cost.
-    public func predict(boxes: [[Float]]? = nil, points: [[(x: Float, y: Float, label: PromptEncoder.PointLabel)]]? = nil,
+    public func predict(boxes: [Box]? = nil, points: [[(x: Float, y: Float, label: PromptEncoder.PointLabel)]]? = nil,
                         on image: ImageEmbedding, multimask: Bool = false, masks wantMasks: Bool = true) throws -> Prediction {
         let (oh, ow) = image.originalSize
         let count = boxes?.count ?? points?.count ?? 0
         guard count > 0 else { throw SAMError.badInput(what: "prompts", reason: "no boxes or points given") }
-        for (i, box) in (boxes ?? []).enumerated() where box.count != 4 || box.contains(where: { !$0.isFinite }) {
+        for (i, box) in (boxes ?? []).enumerated() where !box.corners.allSatisfy(\.isFinite) {
             throw SAMError.badInput(what: "box \(i)", reason: "expected 4 finite numbers x0,y0,x1,y1, got \(box)")
         }
         let modelBoxes = boxes?.map { transform.apply(box: $0, originalHeight: oh, originalWidth: ow) }
@@ -89,11 +89,17 @@ public struct SamPredictor: Sendable {
             tokens.append(out.maskTokens); ious.append(out.iouPredictions)
             if let low = out.lowResMasks {
                 lowRes.append(low)
-                masks += binaryMasks(low, selected: multimask ? Array(1..<model.maskDecoder.numMaskTokens) : [0], image: image)
+                masks += binaryMasks(low, selected: Array(selectedOutputs(multimask: multimask)), image: image)
             }
         }
         return Prediction(maskTokens: Tensor.concatenate(tokens), iouPredictions: Tensor.concatenate(ious),
                           lowResMasks: lowRes.isEmpty ? nil : Tensor.concatenate(lowRes), masks: masks)
+    }
+
+    /// The outputs segment-anything returns per prompt: mask 0 (`multimask_output=False`), or
+    /// masks 1… (`multimask_output=True`: three for SAM). Indexes the second axis of `Prediction`'s tensors.
+    public func selectedOutputs(multimask: Bool) -> Range<Int> {
+        multimask ? 1..<model.maskDecoder.numMaskTokens : 0..<1
     }
 
     private func binaryMasks(_ lowRes: Tensor, selected: [Int], image: ImageEmbedding) -> [BinaryMask] {

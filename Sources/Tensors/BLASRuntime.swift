@@ -135,21 +135,35 @@ public enum BLASRuntime {
 
     /// Runs this executable in a child process with `kernel` loaded; true if its products are correct.
     static func probe(kernel: String) -> Bool {
+        runChild(kernel: kernel, environment: [probeVariable: "1"])?.succeeded ?? false
+    }
+
+    /// How a child process run with a chosen kernel ended, and what it printed.
+    public struct ChildResult: Sendable {
+        /// Exited (not killed by a signal) with status 0.
+        public let succeeded: Bool
+        public let status: Int32
+        public let standardOutput: String
+    }
+
+    /// Runs this executable again with `arguments`, `kernel` loaded and `environment` added; nil
+    /// when it cannot be started. Its standard error is discarded.
+    public static func runChild(kernel: String, arguments: [String] = [], environment extra: [String: String] = [:]) -> ChildResult? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment[coreTypeVariable] = kernel
-        environment[probeVariable] = "1"
+        environment.merge(extra) { $1 }
         process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
+        let output = Pipe()
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
-        do {
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationReason == .exit && process.terminationStatus == 0
-        } catch {
-            return false
-        }
+        guard (try? process.run()) != nil else { return nil }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return ChildResult(succeeded: process.terminationReason == .exit && process.terminationStatus == 0,
+                           status: process.terminationStatus, standardOutput: String(decoding: data, as: UTF8.self))
     }
 
     private static func reexec(arguments: [String]) {

@@ -6,13 +6,16 @@ import Darwin
 #endif
 
 /// A read-only memory mapping of a whole file. Weight files are gigabytes; mapping lets the
-/// kernel page in only what is read and share pages between processes.
+/// kernel page in only what is read and share pages between processes. Large annotation and
+/// results files are parsed in place the same way, so no second copy of their bytes exists.
 public final class MappedFile: @unchecked Sendable {
     public let url: URL
     /// The file's bytes; valid for the lifetime of this object.
     public let bytes: UnsafeRawBufferPointer
 
-    public init(url: URL) throws {
+    /// `sequential` tells the kernel the file is read front to back once (`MADV_SEQUENTIAL`:
+    /// read ahead further, drop pages behind), as a JSON parser reads it.
+    public init(url: URL, sequential: Bool = false) throws {
         self.url = url
         let path = url.path
         let fd = open(path, O_RDONLY)
@@ -33,6 +36,7 @@ public final class MappedFile: @unchecked Sendable {
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
             throw TensorFileError.unreadable(file: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
         }
+        if sequential { madvise(base, size, Int32(MADV_SEQUENTIAL)) }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
     }
 

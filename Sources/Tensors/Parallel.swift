@@ -5,9 +5,19 @@ import Foundation
 /// (see `BLASRuntime`), so every kernel, GEMM included, is parallelised here: one policy,
 /// no nested thread pools fighting over two cores.
 public enum Parallel {
-    /// Worker count for kernels; defaults to the active processor count.
-    /// Set once at start-up (e.g. from `--threads`); read by every kernel.
-    nonisolated(unsafe) public static var threadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Worker count for kernels called from this thread: the budget of the `withThreads` call
+    /// around them (each engine and each daemon worker has its own), else every core.
+    public static var threadCount: Int { budget ?? processorCount }
+
+    public static let processorCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Task-local, so it follows the caller (thread or task) and never leaks into another engine.
+    @TaskLocal private static var budget: Int?
+
+    /// Runs `body` with kernels split over at most `threads` workers.
+    public static func withThreads<Result>(_ threads: Int, _ body: () throws -> Result) rethrows -> Result {
+        try $budget.withValue(max(1, threads), operation: body)
+    }
 
     /// Runs `body` over `0..<count` split into contiguous chunks, one per worker.
     /// Work smaller than `minimumPerChunk` items per worker runs inline.
@@ -50,14 +60,25 @@ public enum Parallel {
 }
 
 /// A tiny lock-based counter (work is coarse, contention negligible).
-final class AtomicCounter: @unchecked Sendable {
-    private var value = 0
+public final class AtomicCounter: @unchecked Sendable {
+    private var count = 0
     private let lock = NSLock()
-    func increment() -> Int {
+
+    public init() {}
+
+    /// Adds one; returns the value before.
+    @discardableResult
+    public func increment() -> Int {
         lock.lock()
         defer { lock.unlock() }
-        let current = value
-        value += 1
+        let current = count
+        count += 1
         return current
+    }
+
+    public var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
     }
 }

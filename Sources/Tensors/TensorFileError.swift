@@ -1,5 +1,6 @@
-/// What went wrong reading or writing a tensor file (safetensors, .npy, checkpoints) or
-/// resolving a weight. Every case names the file, and the tensor or key when there is one.
+/// What went wrong reading or writing a tensor file (safetensors, .npy, checkpoints), decoding
+/// safetensors bytes, or resolving a weight. Every case names the file (or what the bytes
+/// are), and the tensor or key when there is one.
 public enum TensorFileError: Error, CustomStringConvertible, Equatable {
     case unreadable(file: String, reason: String)
     case truncated(file: String, reason: String)
@@ -20,9 +21,9 @@ public enum TensorFileError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(file, reason):
             return "\(file): cannot read: \(reason)"
         case let .truncated(file, reason):
-            return "\(file): truncated file: \(reason)"
+            return "\(file): truncated: \(reason)"
         case let .headerBeyondFile(file, length, size):
-            return "\(file): header length \(length) runs past the end of the \(size)-byte file"
+            return "\(file): header length \(length) runs past the end of the data (\(size) bytes in all)"
         case let .malformedHeader(file, reason):
             return "\(file): malformed header: \(reason)"
         case let .unknownDType(file, tensor, dtype):

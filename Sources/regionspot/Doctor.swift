@@ -43,22 +43,10 @@ extension RegionSpotCommand {
 
         /// GEMM throughput of this executable re-run with `kernel` forced (for comparison).
         private func measureInChild(kernel: String) -> String {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            process.arguments = ["doctor", "--gflops-only", "--seconds", String(seconds)]
-            var environment = ProcessInfo.processInfo.environment
-            environment[BLASRuntime.coreTypeVariable] = kernel
-            process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { return "could not start" }
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-                return "failed (signal or error \(process.terminationStatus))"
-            }
-            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let arguments = ["doctor", "--gflops-only", "--seconds", String(seconds)]
+            guard let child = BLASRuntime.runChild(kernel: kernel, arguments: arguments) else { return "could not start" }
+            guard child.succeeded else { return "failed (signal or error \(child.status))" }
+            return child.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Tensors
 @testable import CLIP
 
@@ -17,14 +18,6 @@ private struct TextFixture: Decodable {
 
 private let textFixture = try! JSONDecoder().decode(
     TextFixture.self, from: Data(contentsOf: fixtures.appendingPathComponent("clip_tiny_text.json")))
-
-/// Largest absolute difference relative to the reference's largest magnitude.
-private func relativeError(_ actual: Tensor, _ reference: Tensor) -> Float {
-    #expect(actual.shape == reference.shape)
-    guard actual.shape == reference.shape else { return .infinity }
-    let scale = reference.scalars.map(abs).max() ?? 1
-    return zip(actual.scalars, reference.scalars).map { abs($0 - $1) }.max()! / scale
-}
 
 @Test func configurationIsInferredFromShapes() {
     let c = openAIModel.configuration

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 import Tensors
 @testable import CLIP
 
@@ -9,11 +10,6 @@ private let expected = try! SafeTensorsFile(url: fixtures.appendingPathComponent
 private func image(_ name: String) throws -> RGBImage {
     let t = try expected.tensor(named: name)   // [H, W, 3] bytes stored as floats
     return RGBImage(width: t.shape[1], height: t.shape[0], pixels: t.scalars.map { UInt8($0) })
-}
-
-private func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
-    #expect(a.shape == b.shape)
-    return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity
 }
 
 @Test func regionSpotSquashMatchesInterpolate() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 @testable import Evaluation
 
 let fixturesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")

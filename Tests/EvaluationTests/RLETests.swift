@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Imaging
 @testable import Evaluation
 
 /// pycocotools' own outputs for polygons, boxes, masks and IoUs (Tools/make_eval_fixtures.py).

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import Tensors
 @testable import RegionSpot
 
@@ -86,9 +87,4 @@ struct FusionTests {
         let error = #expect(throws: TensorFileError.self) { try RegionSpotModel(weights: WeightLoader(tensors: tensors)) }
         #expect(error.map { "\($0)".contains("decoder.layers.1.linear2.bias") } == true)
     }
-}
-
-func maxDifference(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)")
-    return zip(a.scalars, b.scalars).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }

@@ -2,6 +2,7 @@ import CLIP
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 import Tensors
 @testable import RegionSpot
 
@@ -12,7 +13,7 @@ struct RecognizerTests {
         .appendingPathComponent("Fixtures").appendingPathComponent("pipeline")
 
     struct Request: Decodable {
-        var boxes: [[Float]]
+        var boxes: [Box]
         var scores: [Float]
         var vocabulary: [String]
         var clip_input_size: Int
@@ -102,8 +103,8 @@ struct RecognizerTests {
         defer { try? FileManager.default.removeItem(at: bundle.directory) }
         let recognizer = try Recognizer(bundle: bundle)
         let image = RGBImage(width: 8, height: 8, color: RGB(10, 20, 30))
-        #expect(throws: RecognizerError.badBox(index: 1, box: [0, 0, 1])) {
-            try recognizer.recognize(image: image, boxes: [[0, 0, 1, 1], [0, 0, 1]], vocabulary: ["a"])
+        #expect(throws: RecognizerError.badBox(index: 1, box: [2, 0, 1, 1])) {
+            try recognizer.recognize(image: image, boxes: [[0, 0, 1, 1], [2, 0, 1, 1]], vocabulary: ["a"])
         }
         #expect(throws: RecognizerError.emptyVocabulary) {
             try recognizer.recognize(image: image, boxes: [[0, 0, 1, 1]], vocabulary: [])

@@ -1,5 +1,8 @@
 import Foundation
+import Imaging
 import Testing
+import Imaging
+import TestSupport
 import Tensors
 @testable import SAM
 
@@ -9,14 +12,6 @@ import Tensors
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
 func fixture(_ name: String) throws -> Tensor { try NPY.read(fixtures.appendingPathComponent(name)) }
-
-/// max |a − b| relative to max |b| (the output's scale).
-func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-    precondition(a.count == b.count, "shapes \(a.shape) vs \(b.shape)")
-    let scale = b.scalars.map(abs).max() ?? 0
-    let diff = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
-    return diff / max(scale, 1e-12)
-}
 
 func loadViT(_ file: String = "vit_tiny.safetensors") throws -> Sam {
     try Sam(contentsOf: fixtures.appendingPathComponent(file))
@@ -29,9 +24,9 @@ func embedFixture(_ predictor: SamPredictor) throws -> SamPredictor.ImageEmbeddi
                            originalSize: (image.shape[0], image.shape[1]))
 }
 
-func boxesFixture() throws -> [[Float]] {
+func boxesFixture() throws -> [Box] {
     let t = try fixture("vit_boxes.npy")
-    return (0..<t.shape[0]).map { Array(t.scalars[($0 * 4)..<($0 * 4 + 4)]) }
+    return (0..<t.shape[0]).map { Box(Array(t.scalars[($0 * 4)..<($0 * 4 + 4)]))! }
 }
 
 @Test func vitConfigurationIsInferred() throws {

@@ -1,14 +1,8 @@
 import Testing
+import TestSupport
 @testable import Tensors
 
 @Suite struct AttentionTests {
-    /// Largest |a − b| relative to the reference's largest magnitude.
-    func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-        #expect(a.shape == b.shape)
-        let scale = max(b.scalars.map(abs).max() ?? 0, 1e-12)
-        return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max().map { $0 / scale } ?? 0
-    }
-
     /// Value heads of whole vectors and enough rows take the register-tiled path; the others
     /// (value widths d + 3) the BLAS one. Sizes straddle tiles of 6 rows, 16 keys and key blocks.
     @Test(arguments: [

@@ -13,13 +13,11 @@ struct DropoutTests {
     }
 
     @Test func masksDoNotDependOnTheThreadCount() {
-        let saved = Parallel.threadCount
-        defer { Parallel.threadCount = saved }
-        var masks: [Tensor] = []
-        for threads in [1, 2, 3] {
-            Parallel.threadCount = threads
-            var generator = SplitMix64(seed: 62)
-            masks.append(DropoutMask.make(shape: [300, 301], probability: 0.1, generator: &generator))
+        let masks = [1, 2, 3].map { threads in
+            Parallel.withThreads(threads) {
+                var generator = SplitMix64(seed: 62)
+                return DropoutMask.make(shape: [300, 301], probability: 0.1, generator: &generator)
+            }
         }
         #expect(masks[0] == masks[1] && masks[1] == masks[2])
     }

@@ -32,6 +32,26 @@ extension Tensor {
         }
     }
 
+    /// Σ over every row of the last-dimension columns (a bias's gradient): [..., W] → [W]. Each
+    /// column is summed down the rows in order, whatever the thread count.
+    public func columnSums() -> Tensor {
+        precondition(rank >= 1, "columnSums needs at least one dimension")
+        let width = dim(-1), rows = width == 0 ? 0 : count / width
+        return Tensor(shape: [width]) { out in
+            guard width > 0 else { return }
+            out.update(repeating: 0)
+            scalars.withUnsafeBufferPointer { x in
+                let (x, y) = (x.baseAddress!, out.baseAddress!)
+                Parallel.forEachChunk(width, minimumPerChunk: max(16, 16384 / max(1, rows))) { columns in
+                    for r in 0..<rows {
+                        let row = x + r * width
+                        for c in columns { y[c] += row[c] }
+                    }
+                }
+            }
+        }
+    }
+
     /// Each last-dimension row divided by its Euclidean norm (`F.normalize(x, dim=-1)`:
     /// the norm is clamped below at 1e-12, so a zero row stays zero).
     /// - self: [..., N]. Returns the same shape.

@@ -32,7 +32,7 @@ tolerance (1e-5 after one step, 1e-4 after ten). One exception to the reference:
 attention key biases (in_proj_bias[D:2D]) is zeroed before clipping. It is exactly zero in exact
 arithmetic (softmax ignores a constant added to a query's scores), so PyTorch's value is
 rounding noise that Adam's normalisation turns into steps of up to ~1% of lr, differing between
-any two implementations; Sources/Training computes it as exactly zero.
+any two implementations; our MultiheadAttention backward (Sources/Layers) computes it as exactly zero.
 
 Every parameter-sized result is stored as fp16 *differences* from the initial weights (or raw
 gradients in fp16) to keep the fixtures under 2 MB: a difference of one step (≤ ~1e-4) is then

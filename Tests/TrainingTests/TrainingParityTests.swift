@@ -28,20 +28,34 @@ struct TrainingParityTests {
             settings = try Fixtures.settings(file)
         }
 
-        func options(loss: RegionLoss, padding: RegionPadding = .repeating, schedule: WarmupMultiStepSchedule) -> TrainingOptions {
+        /// A trainer with the fixture's settings and dropout off (PyTorch ran in eval mode).
+        func trainer(loss: RegionLoss, padding: RegionPadding = .repeating, schedule: WarmupMultiStepSchedule? = nil) throws -> FusionTrainer {
             var options = TrainingOptions()
             options.loss = loss
             options.padding = padding
             options.dropout = 0
-            options.schedule = schedule
+            options.schedule = schedule ?? oneStepSchedule
             options.optimizer.weightDecay = settings["weight_decay"] as! Double
             options.maxGradientNorm = settings["max_norm"] as! Double
-            return options
+            return try FusionTrainer(model: model, options: options, seed: 1)
+        }
+
+        func step(_ trainer: inout FusionTrainer) throws -> StepReport {
+            try trainer.step(batch, classEmbeddings: classEmbeddings, logitScale: logitScale)
+        }
+
+        func lossAndGradients(_ trainer: inout FusionTrainer) throws -> (loss: Double, gradients: RegionSpotModel) {
+            try trainer.lossAndGradients(batch, classEmbeddings: classEmbeddings, logitScale: logitScale)
         }
 
         /// A constant rate (no warm-up, no milestones).
         var oneStepSchedule: WarmupMultiStepSchedule {
             WarmupMultiStepSchedule(baseLearningRate: settings["one_step_lr"] as! Double, warmupIterations: 0, milestones: [], maxIterations: 1)
+        }
+
+        /// max |ours − torch's| / max(|torch's|, 1) of one gradient (stored in fp16: 2⁻¹¹ relative).
+        static func gradientError(_ gradient: Tensor, _ expected: Tensor) -> Float {
+            maxDifference(gradient, expected) / max(expected.scalars.reduce(0) { max($0, abs($1)) }, 1)
         }
 
         /// max over parameters of |ours − (initial + stored difference)|.
@@ -59,26 +73,23 @@ struct TrainingParityTests {
     func firstStepMatchesTorch(index: Int) throws {
         let (name, loss) = Self.losses[index]
         let reference = try Reference(), file = try Fixtures.file("training_\(name)")
-        var trainer = try FusionTrainer(model: reference.model, options: reference.options(loss: loss, schedule: reference.oneStepSchedule), seed: 1)
+        var trainer = try reference.trainer(loss: loss)
         var probe = trainer
-        let (value, gradients) = try probe.lossAndGradients(reference.batch, classEmbeddings: reference.classEmbeddings,
-                                                            logitScale: reference.logitScale)
+        let (value, gradients) = try reference.lossAndGradients(&probe)
         let expectedLoss = Double(try file.tensor(named: "loss").scalars[0])
         #expect(abs(value - expectedLoss) / expectedLoss < 1e-5, "\(name): loss \(value) vs \(expectedLoss)")
 
         if file.contains("grad.to_clip.weight") {
             var worst: Float = 0
             for (key, gradient) in gradients.parameters() {
-                let expected = try file.tensor(named: "grad.\(key)")  // fp16: 2⁻¹¹ relative
-                let scale = expected.scalars.reduce(0) { max($0, abs($1)) }
-                let error = maxDifference(gradient, expected) / max(scale, 1)
+                let error = Reference.gradientError(gradient, try file.tensor(named: "grad.\(key)"))
                 #expect(error < 2e-3, "\(name): gradient of \(key)")
                 worst = max(worst, error)
             }
             print("\(name): gradients vs torch (fp16), worst max |Δ| / max(|g|, 1): \(worst)")
         }
 
-        let report = try trainer.step(reference.batch, classEmbeddings: reference.classEmbeddings, logitScale: reference.logitScale)
+        let report = try reference.step(&trainer)
         let expectedNorm = Double(try file.tensor(named: "total_norm").scalars[0])
         #expect(expectedNorm > 1 && abs(report.gradientNorm - expectedNorm) / expectedNorm < 1e-5,
                 "\(name): gradient norm \(report.gradientNorm) vs \(expectedNorm)")
@@ -94,10 +105,10 @@ struct TrainingParityTests {
         let (name, loss) = Self.losses[index]
         let reference = try Reference(), file = try Fixtures.file("training_\(name)")
         let schedule = try OptimizerTests.scheduleSettings(reference.settings["ten_steps"])
-        var trainer = try FusionTrainer(model: reference.model, options: reference.options(loss: loss, schedule: schedule), seed: 1)
+        var trainer = try reference.trainer(loss: loss, schedule: schedule)
         let (losses, norms) = (try file.tensor(named: "ten_losses").scalars, try file.tensor(named: "ten_norms").scalars)
         for step in 0..<10 {
-            let report = try trainer.step(reference.batch, classEmbeddings: reference.classEmbeddings, logitScale: reference.logitScale)
+            let report = try reference.step(&trainer)
             #expect(abs(report.loss - Double(losses[step])) <= 1e-4 * max(Double(losses[step]), 1), "\(name) step \(step): loss")
             #expect(abs(report.gradientNorm - Double(norms[step])) <= 1e-4 * Double(norms[step]), "\(name) step \(step): norm")
         }
@@ -110,15 +121,12 @@ struct TrainingParityTests {
     func maskedPaddingMatchesTorch(index: Int) throws {
         let (name, loss) = Self.losses[index]
         let reference = try Reference(), file = try Fixtures.file("training_\(name)_masked")
-        var trainer = try FusionTrainer(model: reference.model, options: reference.options(loss: loss, padding: .masked, schedule: reference.oneStepSchedule),
-                                        seed: 1)
-        var (value, gradients) = try trainer.lossAndGradients(reference.batch, classEmbeddings: reference.classEmbeddings,
-                                                              logitScale: reference.logitScale)
+        var trainer = try reference.trainer(loss: loss, padding: .masked)
+        var (value, gradients) = try reference.lossAndGradients(&trainer)
         let expectedLoss = Double(try file.tensor(named: "loss").scalars[0])
         #expect(abs(value - expectedLoss) / expectedLoss < 1e-5, "\(name) masked: loss \(value) vs \(expectedLoss)")
         for (key, gradient) in gradients.parameters() where file.contains("grad.\(key)") {
-            let expected = try file.tensor(named: "grad.\(key)")
-            #expect(maxDifference(gradient, expected) / max(expected.scalars.reduce(0) { max($0, abs($1)) }, 1) < 2e-3, "\(name) masked: \(key)")
+            #expect(Reference.gradientError(gradient, try file.tensor(named: "grad.\(key)")) < 2e-3, "\(name) masked: \(key)")
         }
         let norm = GradientClipping.clipByGlobalNorm(&gradients, maxNorm: 1)
         let expectedNorm = Double(try file.tensor(named: "total_norm").scalars[0])

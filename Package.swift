@@ -70,14 +70,14 @@ let package = Package(
         // helpers they share (tolerance measures).
         .target(name: "TestSupport", dependencies: ["Tensors", "Layers"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Compression", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
-        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Tensors", "Imaging", "CLIP", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Layers", "Tensors", "Imaging", "CLIP", "SAM", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
-        .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Layers", "Tensors", "TestSupport"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport"]),

@@ -23,3 +23,14 @@ extension RLE {
         self.init(mask: mask.columnMajorBytes, height: mask.height, width: mask.width)
     }
 }
+
+extension BinaryMask {
+    /// The mask `rle` encodes; nil when its counts do not cover height × width.
+    public init?(_ rle: RLE) {
+        guard let columnMajor = rle.decoded() else { return nil }
+        let (height, width) = (rle.height, rle.width)
+        var pixels = [Bool](repeating: false, count: height * width)
+        for x in 0..<width { for y in 0..<height where columnMajor[x * height + y] != 0 { pixels[y * width + x] = true } }
+        self.init(width: width, height: height, pixels: pixels)
+    }
+}

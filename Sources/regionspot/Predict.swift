@@ -8,8 +8,9 @@ extension RegionSpotCommand {
         static let configuration = CommandConfiguration(
             abstract: "Name what is in each box of an image, from a vocabulary given now; prints JSON.")
 
-        @Option(help: "Model bundle directory (with regionspot.json).")
-        var model: String
+        @OptionGroup var model: ModelOptions
+        @OptionGroup var threads: ThreadOptions
+        @OptionGroup var cache: CacheOptions
         @Argument(help: "The image (JPEG, PNG, ...).")
         var image: String
         @Option(help: "JSON file of boxes [x0, y0, x1, y1] in image pixels, optionally with detector scores.")
@@ -36,7 +37,7 @@ extension RegionSpotCommand {
             let vocabulary = try vocab.map(VocabularyInput.parse(commaSeparated:)) ?? VocabularyInput.read(URL(fileURLWithPath: vocabFile!))
             let request = try BoxesFile(contentsOf: URL(fileURLWithPath: boxes))
             let picture = try RGBImage(contentsOf: URL(fileURLWithPath: image))
-            let recognizer = try Recognizer(bundle: ModelBundle(directory: URL(fileURLWithPath: model)))
+            let recognizer = try makeRecognizer(model, threads, cache)
             let result = try recognizer.recognize(image: picture, boxes: request.boxes, boxScores: request.scores,
                                                   vocabulary: vocabulary, topK: topK, masks: masks || visualize != nil)
             if let visualize {

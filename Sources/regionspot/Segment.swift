@@ -4,75 +4,80 @@ import Imaging
 import SAM
 import Tensors
 
-/// `regionspot segment`: SAM masks, IoU scores and mask tokens for boxes on one image.
-struct Segment: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Segment boxes with SAM: masks (PNG), mask_tokens.npy, iou.npy, image_embedding.npy.",
-        discussion: "One mask per box (SAM's mask 0, whose token is RegionSpot's region feature), or with --multimask "
-            + "masks 1…3; mask_tokens.npy and iou.npy hold the tokens and IoU predictions of the masks written.")
+extension RegionSpotCommand {
+    /// `regionspot segment`: SAM masks, IoU scores and mask tokens for boxes on one image.
+    struct Segment: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Segment boxes with SAM: masks (PNG), mask_tokens.npy, iou.npy, image_embedding.npy.",
+            discussion: "One mask per box (SAM's mask 0, whose token is RegionSpot's region feature), or with --multimask "
+                + "masks 1…3; mask_tokens.npy and iou.npy hold the tokens and IoU predictions of the masks written.")
 
-    @Option(help: "SAM weights (.safetensors; segment-anything, MobileSAM or Hugging Face names).")
-    var sam: String
-    @Argument(help: "The image (its size gives the box coordinate frame). Optional with --pixels.")
-    var image: String?
-    @Option(name: .customLong("box"), help: "A box x0,y0,x1,y1 in image pixels (repeat for more).")
-    var boxes: [String] = []
-    @Option(help: "An already preprocessed [3, S, S] tensor (.npy) to encode instead of the image.")
-    var pixels: String?
-    @Flag(help: "Three masks per box (SAM's multimask output) instead of one.")
-    var multimask = false
-    @Option(help: "Output directory.")
-    var out: String
+        @Option(help: "SAM weights (.safetensors; segment-anything, MobileSAM or Hugging Face names).")
+        var sam: String
+        @Argument(help: "The image (its size gives the box coordinate frame). Optional with --pixels.")
+        var image: String?
+        @Option(name: .customLong("box"), help: "A box x0,y0,x1,y1 in image pixels (repeat for more).")
+        var boxes: [String] = []
+        @Option(help: "An already preprocessed [3, S, S] tensor (.npy) to encode instead of the image.")
+        var pixels: String?
+        @Flag(help: "Three masks per box (SAM's multimask output) instead of one.")
+        var multimask = false
+        @Option(help: "Output directory.")
+        var out: String
+        @OptionGroup var threads: ThreadOptions
 
-    func validate() throws {
-        guard image != nil || pixels != nil else { throw ValidationError("give an IMAGE or --pixels") }
-        guard !boxes.isEmpty else { throw ValidationError("give at least one --box x0,y0,x1,y1") }
-        for box in boxes where Self.parseBox(box) == nil {
-            throw ValidationError("--box \(box): expected four numbers x0,y0,x1,y1")
+        func validate() throws {
+            guard image != nil || pixels != nil else { throw ValidationError("give an IMAGE or --pixels") }
+            guard !boxes.isEmpty else { throw ValidationError("give at least one --box x0,y0,x1,y1") }
+            for box in boxes where Self.parseBox(box) == nil {
+                throw ValidationError("--box \(box): expected four numbers x0,y0,x1,y1")
+            }
         }
-    }
 
-    func run() throws {
-        let predictor = SamPredictor(model: try Sam(contentsOf: URL(fileURLWithPath: sam)))
-        let embedded = try embed(with: predictor)
-        let prediction = try predictor.predict(boxes: boxes.compactMap(Self.parseBox), on: embedded, multimask: multimask)
-        try write(prediction, outputs: predictor.selectedOutputs(multimask: multimask), embedding: embedded.embedding,
-                  to: URL(fileURLWithPath: out))
-    }
-
-    static func parseBox(_ text: String) -> Box? {
-        let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 4, parts.allSatisfy({ $0?.isFinite == true }) else { return nil }
-        return Box(parts.map { $0! })
-    }
-
-    /// With --pixels, the tensor [3, S, S] is encoded as is; the image (if given) only sets the
-    /// coordinate frame. Without an image, boxes are in model input pixels (S×S).
-    private func embed(with predictor: SamPredictor) throws -> SamPredictor.ImageEmbedding {
-        let picture = try image.map { try RGBImage(contentsOf: URL(fileURLWithPath: $0)) }
-        guard let pixels else { return predictor.setImage(picture!) }  // validate() asked for one of the two
-        let size = predictor.model.imageEncoder.imageSize
-        let stored = try NPY.read(URL(fileURLWithPath: pixels))
-        let tensor = stored.rank == 4 && stored.shape[0] == 1 ? stored.reshaped(Array(stored.shape.dropFirst())) : stored
-        guard tensor.shape == [3, size, size] else {
-            throw SAMError.badInput(what: pixels, reason: "pixels have shape \(stored.shape), expected [3, \(size), \(size)]")
+        func run() throws {
+            let predictor = SamPredictor(model: try Sam(contentsOf: URL(fileURLWithPath: sam)))
+            let (embedded, prediction) = try threads.run {
+                let embedded = try embed(with: predictor)
+                return (embedded, try predictor.predict(boxes: boxes.compactMap(Self.parseBox), on: embedded, multimask: multimask))
+            }
+            try write(prediction, outputs: predictor.selectedOutputs(multimask: multimask), embedding: embedded.embedding,
+                      to: URL(fileURLWithPath: out))
         }
-        let original = picture.map { ($0.height, $0.width) } ?? (size, size)
-        let input = picture.map { predictor.transform.preprocessShape(height: $0.height, width: $0.width) } ?? (size, size)
-        return predictor.embed(pixels: tensor, inputSize: input, originalSize: original)
-    }
 
-    /// For B boxes and the `outputs` asked for (one, or SAM's three with --multimask):
-    /// mask_<box>.png or mask_<box>_<k>.png (k = 1…3), mask_tokens.npy [B, outputs, E], iou.npy
-    /// [B, outputs], image_embedding.npy [E, g, g]. Mask k's token is the decoder's mask token k.
-    private func write(_ p: SamPredictor.Prediction, outputs: Range<Int>, embedding: Tensor, to directory: URL) throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for (i, mask) in p.masks.enumerated() {
-            let name = outputs.count == 1 ? "mask_\(i).png" : "mask_\(i / outputs.count)_\(i % outputs.count + 1).png"
-            try GrayImage(mask: mask.pixels, width: mask.width, height: mask.height).write(to: directory.appendingPathComponent(name))
+        static func parseBox(_ text: String) -> Box? {
+            let parts = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 4, parts.allSatisfy({ $0?.isFinite == true }) else { return nil }
+            return Box(parts.map { $0! })
         }
-        try NPY.write(p.maskTokens.slice(axis: 1, range: outputs), to: directory.appendingPathComponent("mask_tokens.npy"))
-        try NPY.write(p.iouPredictions.slice(axis: 1, range: outputs), to: directory.appendingPathComponent("iou.npy"))
-        try NPY.write(embedding, to: directory.appendingPathComponent("image_embedding.npy"))
+
+        /// With --pixels, the tensor [3, S, S] is encoded as is; the image (if given) only sets the
+        /// coordinate frame. Without an image, boxes are in model input pixels (S×S).
+        private func embed(with predictor: SamPredictor) throws -> SamPredictor.ImageEmbedding {
+            let picture = try image.map { try RGBImage(contentsOf: URL(fileURLWithPath: $0)) }
+            guard let pixels else { return predictor.setImage(picture!) }  // validate() asked for one of the two
+            let size = predictor.model.imageEncoder.imageSize
+            let stored = try NPY.read(URL(fileURLWithPath: pixels))
+            let tensor = stored.rank == 4 && stored.shape[0] == 1 ? stored.reshaped(Array(stored.shape.dropFirst())) : stored
+            guard tensor.shape == [3, size, size] else {
+                throw SAMError.badInput(what: pixels, reason: "pixels have shape \(stored.shape), expected [3, \(size), \(size)]")
+            }
+            let original = picture.map { ($0.height, $0.width) } ?? (size, size)
+            let input = picture.map { predictor.transform.preprocessShape(height: $0.height, width: $0.width) } ?? (size, size)
+            return predictor.embed(pixels: tensor, inputSize: input, originalSize: original)
+        }
+
+        /// For B boxes and the `outputs` asked for (one, or SAM's three with --multimask):
+        /// mask_<box>.png or mask_<box>_<k>.png (k = 1…3), mask_tokens.npy [B, outputs, E], iou.npy
+        /// [B, outputs], image_embedding.npy [E, g, g]. Mask k's token is the decoder's mask token k.
+        private func write(_ p: SamPredictor.Prediction, outputs: Range<Int>, embedding: Tensor, to directory: URL) throws {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for (i, mask) in p.masks.enumerated() {
+                let name = outputs.count == 1 ? "mask_\(i).png" : "mask_\(i / outputs.count)_\(i % outputs.count + 1).png"
+                try GrayImage(mask: mask.pixels, width: mask.width, height: mask.height).write(to: directory.appendingPathComponent(name))
+            }
+            try NPY.write(p.maskTokens.slice(axis: 1, range: outputs), to: directory.appendingPathComponent("mask_tokens.npy"))
+            try NPY.write(p.iouPredictions.slice(axis: 1, range: outputs), to: directory.appendingPathComponent("iou.npy"))
+            try NPY.write(embedding, to: directory.appendingPathComponent("image_embedding.npy"))
+        }
     }
 }

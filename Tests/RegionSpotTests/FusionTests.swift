@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Testing
 import TestSupport
 import Tensors
@@ -21,6 +22,30 @@ struct FusionTests {
     func fullSizeHeadMatchesTorch(name: String) throws {
         let expected: FusionConfig = name == "fusion_d768" ? .clip400M : .clip400MLarge
         try checkParity(directory: Self.large, name: name, expected: expected)
+    }
+
+    /// Training reads and replaces the head's tensors under the checkpoint's own keys.
+    @Test func parametersAreTheCheckpointsTensorsUnderTheirKeys() throws {
+        let file = Self.fixtures.appendingPathComponent("fusion_d32.safetensors")
+        let stored = try SafeTensorsFile(url: file).tensors()
+        var model = try RegionSpotModel(weights: WeightLoader(file: file))
+        let parameters = model.parameters()
+        #expect(Set(parameters.map(\.key)) == Set(stored.keys.map { $0.hasPrefix("model.") ? String($0.dropFirst(6)) : $0 }))
+        for (key, tensor) in parameters { #expect(tensor == stored[key] ?? stored["model." + key], "\(key)") }
+
+        // Replaced in place, the head computes with the new tensors: doubling projector.weight doubles its output's weight part.
+        let io = try SafeTensorsFile(url: Self.fixtures.appendingPathComponent("fusion_d32_io.safetensors"))
+        let tokens = try io.tensor(named: "mask_tokens_1"), clip = try io.tensor(named: "clip_feat")
+        let before = try model.regionFeatures(maskTokens: tokens, clipFeatures: clip)
+        model.updateParameters(prefix: "") { key, tensor in
+            if key == "projector.weight" { tensor = tensor * 2 }
+            if key == "projector.bias" { tensor = tensor * 2 }
+        }
+        let after = try model.regionFeatures(maskTokens: tokens, clipFeatures: clip)
+        #expect(maxDifference(after, before * 2) < 1e-5)
+        // And reloaded from its own parameters it is the same model.
+        let reloaded = try RegionSpotModel(weights: WeightLoader(tensors: Dictionary(uniqueKeysWithValues: model.parameters().map { ($0.key, $0.tensor) })))
+        #expect(try reloaded.regionFeatures(maskTokens: tokens, clipFeatures: clip) == after)
     }
 
     func checkParity(directory: URL, name: String, expected: FusionConfig) throws {

@@ -9,8 +9,7 @@ import Tensors
 /// End to end against RegionSpot's predictor pipeline in PyTorch (Tools/make_pipeline_fixtures.py):
 /// tiny random SAM + CLIP + fusion, one image, five boxes, five classes.
 struct RecognizerTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").appendingPathComponent("pipeline")
+    static let fixtures = TinyBundle.fixtures
 
     struct Request: Decodable {
         var boxes: [Box]
@@ -20,33 +19,9 @@ struct RecognizerTests {
         var top_k: Int
     }
 
-    /// Writes the tiny bundle into a fresh directory: the committed CLIP file stores only the
-    /// token-embedding rows the prompts use, so the full [49408, W] table is rebuilt here.
     static func makeBundle(logitScale: Float? = nil) throws -> (ModelBundle, Request) {
-        let request = try JSONDecoder().decode(Request.self, from: Data(contentsOf: fixtures.appendingPathComponent("request.json")))
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("regionspot-bundle-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for name in ["sam.safetensors", "fusion.safetensors"] {
-            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(name), to: directory.appendingPathComponent(name))
-        }
-        var clip = try SafeTensorsFile(url: fixtures.appendingPathComponent("clip_parts.safetensors")).tensors()
-        let ids = clip.removeValue(forKey: "token_embedding_ids")!.scalars.map { Int($0) }
-        let rows = clip.removeValue(forKey: "token_embedding_rows")!
-        let width = rows.shape[1]
-        var table = Tensor(shape: [49408, width])
-        table.withUnsafeMutableBufferPointer { t in
-            for (r, id) in ids.enumerated() {
-                for j in 0..<width { t[id * width + j] = rows.scalars[r * width + j] }
-            }
-        }
-        clip["token_embedding.weight"] = table
-        try SafeTensors.write(clip, to: directory.appendingPathComponent("clip.safetensors"))
-        let manifest = ModelBundle.Manifest(
-            name: "tiny-random", sam: .init(weights: "sam.safetensors"),
-            clip: .init(weights: "clip.safetensors", inputSize: request.clip_input_size),
-            fusion: .init(weights: "fusion.safetensors"), logitScale: logitScale)
-        try ModelBundle.write(manifest, to: directory)
-        return (try ModelBundle(directory: directory), request)
+        let request = try JSONDecoder().decode(Request.self, from: Data(contentsOf: TinyBundle.request))
+        return (try ModelBundle(directory: TinyBundle.make(logitScale: logitScale)), request)
     }
 
     @Test func predictionsMatchTheReferencePipeline() throws {

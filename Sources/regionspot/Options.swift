@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import RegionSpot
+import Tensors
+
+/// Option groups every verb that loads a model shares.
+
+/// `--model BUNDLE`: a model bundle directory (with regionspot.json).
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model bundle directory (with regionspot.json).")
+    var model: String
+
+    func bundle() throws -> ModelBundle { try ModelBundle(directory: URL(fileURLWithPath: model)) }
+}
+
+/// `--threads N`: the compute threads this command's kernels use.
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Compute threads (default: every core).")
+    var threads: Int = Parallel.processorCount
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    /// Runs `body` with kernels split over `threads` workers.
+    func run<Result>(_ body: () throws -> Result) rethrows -> Result { try Parallel.withThreads(threads, body) }
+}
+
+/// `--cache-dir DIR` / `--no-disk-cache`: where class embeddings of vocabularies are kept between runs.
+struct CacheOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Directory keeping class embeddings between runs.",
+                               discussion: "Default: $REGIONSPOT_CACHE, else $XDG_CACHE_HOME/regionspot, else ~/.cache/regionspot."))
+    var cacheDir: String?
+    @Flag(help: "Keep class embeddings in memory only.")
+    var noDiskCache = false
+
+    var directory: URL? {
+        if noDiskCache { return nil }
+        if let cacheDir { return URL(fileURLWithPath: cacheDir) }
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["REGIONSPOT_CACHE"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        return base.appendingPathComponent("regionspot")
+    }
+}
+
+/// A recognizer for a command's options.
+func makeRecognizer(_ model: ModelOptions, _ threads: ThreadOptions, _ cache: CacheOptions) throws -> Recognizer {
+    try Recognizer(bundle: model.bundle(), cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
+                   threads: threads.threads)
+}

@@ -25,6 +25,15 @@ public struct LayerNorm: ParameterizedLayer {
     /// x [..., dim] → same shape.
     public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight, bias: bias, eps: eps) }
 
+    /// The backward of `callAsFunction` at input x: adds d weight and d bias into `gradients`,
+    /// returns dx.
+    public func backward(_ x: Tensor, outputGradient dy: Tensor, into gradients: inout LayerNorm) -> Tensor {
+        let (dx, dWeight, dBias) = x.layerNormBackward(dy, weight: weight, eps: eps)
+        gradients.weight += dWeight
+        gradients.bias += dBias
+        return dx
+    }
+
     /// The norm as the fused feed-forward kernel takes it (norm → fc1 → activation → fc2).
     public var feedForwardNorm: FeedForward.Norm { FeedForward.Norm(weight: weight, bias: bias, eps: eps) }
 

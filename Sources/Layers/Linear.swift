@@ -37,6 +37,57 @@ public struct Linear: ParameterizedLayer {
     /// y += x·Wᵀ + b: a residual connection through this layer, with no temporary.
     public func addResidual(_ x: Tensor, to y: inout Tensor) { y.addLinear(x, weight: weight, bias: bias) }
 
+    // MARK: Backward
+
+    /// Adds the parameters' gradients of y = x·Wᵀ + b into `gradients` (a Linear of the same
+    /// shape): dW += dyᵀ·x and db += Σ_rows dy, for output features `range` only (rows of a
+    /// packed weight; dy then has range.count columns). `includeBias: false` leaves db alone.
+    public func accumulateGradients(input x: Tensor, outputGradient dy: Tensor, into gradients: inout Linear,
+                                    outputs range: Range<Int>? = nil, includeBias: Bool = true) {
+        let range = range ?? 0..<outputs
+        let rows = dy.count / max(1, range.count)
+        precondition(dy.dim(-1) == range.count && x.dim(-1) == inputs && x.count == rows * inputs && gradients.weight.shape == weight.shape,
+                     "Linear backward: input \(x.shape), gradient \(dy.shape) for outputs \(range) of \(weight.shape)")
+        guard rows > 0 else { return }
+        x.withUnsafeBufferPointer { a in
+            dy.withUnsafeBufferPointer { g in
+                gradients.weight.withUnsafeMutableBufferPointer { w in
+                    GEMM.sgemm(m: range.count, n: inputs, k: rows, a: g.baseAddress!, lda: range.count, transA: true,
+                               b: a.baseAddress!, ldb: inputs, c: w.baseAddress! + range.lowerBound * inputs, ldc: inputs, beta: 1)
+                }
+            }
+        }
+        guard includeBias, var biasGradient = gradients.bias else { return }
+        let sums = dy.columnSums()
+        biasGradient.withUnsafeMutableBufferPointer { b in
+            for (j, v) in sums.scalars.enumerated() { b[range.lowerBound + j] += v }
+        }
+        gradients.bias = biasGradient
+    }
+
+    /// dx = dy·W for output features `range` (dy [..., range.count]) → [..., in].
+    public func inputGradient(_ dy: Tensor, outputs range: Range<Int>? = nil) -> Tensor {
+        let range = range ?? 0..<outputs
+        precondition(dy.dim(-1) == range.count, "Linear backward: gradient \(dy.shape) for outputs \(range) of \(weight.shape)")
+        let rows = dy.count / max(1, range.count)
+        return Tensor(shape: Array(dy.shape.dropLast()) + [inputs]) { out in
+            guard rows > 0, inputs > 0 else { return }
+            guard !range.isEmpty else { out.update(repeating: 0); return }
+            dy.withUnsafeBufferPointer { g in
+                weight.withUnsafeBufferPointer { w in
+                    GEMM.sgemm(m: rows, n: inputs, k: range.count, a: g.baseAddress!, lda: range.count,
+                               b: w.baseAddress! + range.lowerBound * inputs, ldb: inputs, c: out.baseAddress!, ldc: inputs)
+                }
+            }
+        }
+    }
+
+    /// The layer's backward: adds dW and db into `gradients`, returns dx.
+    public func backward(_ x: Tensor, outputGradient dy: Tensor, into gradients: inout Linear) -> Tensor {
+        accumulateGradients(input: x, outputGradient: dy, into: &gradients)
+        return inputGradient(dy)
+    }
+
     public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
         try body(parameterKey(prefix, "weight"), &weight)
         if var b = bias {

@@ -19,6 +19,16 @@ extension ParameterizedLayer {
     }
 }
 
+extension ParameterizedLayer {
+    /// A copy with every parameter zero: where a backward pass adds its gradients, under the
+    /// same keys and in the same order as the layer's own parameters.
+    public func zeroed() -> Self {
+        var copy = self
+        copy.updateParameters(prefix: "") { _, tensor in tensor = Tensor(shape: tensor.shape) }
+        return copy
+    }
+}
+
 /// `prefix.name`, or `name` at the root: the checkpoint's dotted key.
 public func parameterKey(_ prefix: String, _ name: String) -> String {
     prefix.isEmpty ? name : prefix + "." + name

@@ -130,13 +130,53 @@ public struct RegionSpotModel: ParameterizedLayer {
         return projector(decoder(tgt, memory: clipFeatures))  // [N, text dim]
     }
 
+    // MARK: Training
+
+    /// What the backward needs from one training forward.
+    public struct Trace: Sendable {
+        let maskTokens: Tensor, decoderTrace: TransformerDecoder.Trace, decoded: Tensor
+    }
+
+    /// `forward_train` before the loss, over a batch of `images` (RegionSpot stacks them, each
+    /// image's regions padded to the same count): mask tokens [images·slots, 256], each image's
+    /// slots contiguous; token maps [images·tokens, D]; `keyPadding` [images·slots] marks slots
+    /// self-attention ignores (nil: none, as RegionSpot's repeat padding). Dropout comes from
+    /// `generator` (`Dropout.off` for evaluation-mode numbers). Returns [images·slots, text dim].
+    public func trainingForward(maskTokens: Tensor, tokenMaps: Tensor, images: Int, keyPadding: [Bool]? = nil, dropout: Dropout,
+                                generator: inout SplitMix64) throws -> (regionFeatures: Tensor, trace: Trace) {
+        guard images > 0, maskTokens.rank == 2, maskTokens.dim(1) == config.tokenDim, maskTokens.dim(0) % images == 0,
+              tokenMaps.rank == 2, tokenMaps.dim(1) == config.dModel, tokenMaps.dim(0) % images == 0, tokenMaps.dim(0) > 0 else {
+            throw FusionError.badInput("a batch of \(images) images needs mask tokens [images·slots, \(config.tokenDim)] and token maps "
+                                       + "[images·tokens, \(config.dModel)], got \(maskTokens.shape) and \(tokenMaps.shape)")
+        }
+        if let keyPadding, keyPadding.count != maskTokens.dim(0) {
+            throw FusionError.badInput("key padding has \(keyPadding.count) flags for \(maskTokens.dim(0)) slots")
+        }
+        let (decoded, decoderTrace) = decoder.trainingForward(toClip(maskTokens), memory: tokenMaps, sequences: images,
+                                                              keyPadding: keyPadding, dropout: dropout, generator: &generator)
+        return (projector(decoded), Trace(maskTokens: maskTokens, decoderTrace: decoderTrace, decoded: decoded))
+    }
+
+    /// The gradients of every parameter, as a model of the same structure (keys `to_clip.*`,
+    /// `decoder.*`, `projector.*`), from that of the region features. The inputs (mask tokens,
+    /// token maps) are frozen features and get none.
+    public func backward(_ regionFeatureGradient: Tensor, trace: Trace) -> RegionSpotModel {
+        var gradients = zeroed()
+        let dDecoded = projector.backward(trace.decoded, outputGradient: regionFeatureGradient, into: &gradients.projector)
+        let dTgt = decoder.backward(dDecoded, trace: trace.decoderTrace, into: &gradients.decoder)
+        toClip.accumulateGradients(input: trace.maskTokens, outputGradient: dTgt, into: &gradients.toClip)
+        return gradients
+    }
+
+    /// `get_logits` divides by (norm + 1e-7), not max(norm, eps) as `l2Normalized` does.
+    public static let logitNormEpsilon: Float = 1e-7
+
     /// `get_logits`: logitScale · cosine(region, class) [N, C], with class embeddings
     /// [C, text dim] already L2-normalised (as the vocabulary cache stores them).
     public static func logits(regionFeatures: Tensor, classEmbeddings: Tensor, logitScale: Float) -> Tensor {
         precondition(regionFeatures.dim(-1) == classEmbeddings.dim(-1),
                      "region width \(regionFeatures.dim(-1)) ≠ class embedding width \(classEmbeddings.dim(-1))")
-        // Upstream divides by (norm + 1e-7), not max(norm, eps): not l2Normalized().
-        let normalized = regionFeatures.scaledByInverseNorm(logitScale, epsilon: 1e-7)
+        let normalized = regionFeatures.scaledByInverseNorm(logitScale, epsilon: logitNormEpsilon)
         return normalized.matmul(classEmbeddings, transposeOther: true)
     }
 }

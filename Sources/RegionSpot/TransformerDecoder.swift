@@ -39,6 +39,52 @@ public struct TransformerDecoderLayer: ParameterizedLayer {
         return norm3(x + linear2(linear1(x).relu()))
     }
 
+    /// What the backward needs from one training forward.
+    public struct Trace: Sendable {
+        let selfAttention: MultiheadAttention.Trace, crossAttention: MultiheadAttention.Trace
+        /// The inputs of norm1..3 (the residual sums) and of linear1, relu and linear2.
+        let sum1: Tensor, sum2: Tensor, sum3: Tensor
+        let x2: Tensor, hidden: Tensor, activated: Tensor
+        let masks: [Tensor?]  // dropout1, dropout2, dropout (FFN), dropout3
+    }
+
+    /// `forward_post` in training mode over a batch: tgt [sequences·slots, D], memory
+    /// [sequences·tokens, D], dropout after each attention, inside the FFN and after it, and
+    /// on the attention weights, drawn from `generator` in that order.
+    func trainingForward(_ tgt: Tensor, memory: Tensor, sequences: Int, keyPadding: [Bool]?, dropout: Dropout,
+                         generator: inout SplitMix64) -> (output: Tensor, trace: Trace) {
+        let (a, selfTrace) = selfAttn.trainingForward(tgt, sequences: sequences, keyPadding: keyPadding, dropout: dropout, generator: &generator)
+        let mask1 = dropout.mask(a.shape, generator: &generator)
+        let sum1 = tgt + Dropout.apply(a, mask: mask1)
+        let x1 = norm1(sum1)
+        let (c, crossTrace) = multiheadAttn.trainingForward(x1, memory: memory, sequences: sequences, dropout: dropout, generator: &generator)
+        let mask2 = dropout.mask(c.shape, generator: &generator)
+        let sum2 = x1 + Dropout.apply(c, mask: mask2)
+        let x2 = norm2(sum2)
+        let hidden = linear1(x2)
+        let maskFFN = dropout.mask(hidden.shape, generator: &generator)
+        let activated = Dropout.apply(hidden.relu(), mask: maskFFN)
+        let f = linear2(activated)
+        let mask3 = dropout.mask(f.shape, generator: &generator)
+        let sum3 = x2 + Dropout.apply(f, mask: mask3)
+        let trace = Trace(selfAttention: selfTrace, crossAttention: crossTrace, sum1: sum1, sum2: sum2, sum3: sum3, x2: x2,
+                          hidden: hidden, activated: activated, masks: [mask1, mask2, maskFFN, mask3])
+        return (norm3(sum3), trace)
+    }
+
+    /// Adds every parameter's gradient into `gradients`, returns that of tgt.
+    func backward(_ dy: Tensor, trace: Trace, into gradients: inout TransformerDecoderLayer) -> Tensor {
+        let dSum3 = norm3.backward(trace.sum3, outputGradient: dy, into: &gradients.norm3)
+        let dActivated = linear2.backward(trace.activated, outputGradient: Dropout.apply(dSum3, mask: trace.masks[3]), into: &gradients.linear2)
+        let dHidden = trace.hidden.reluBackward(Dropout.apply(dActivated, mask: trace.masks[2]))
+        let dX2 = dSum3 + linear1.backward(trace.x2, outputGradient: dHidden, into: &gradients.linear1)
+        let dSum2 = norm2.backward(trace.sum2, outputGradient: dX2, into: &gradients.norm2)
+        let dX1 = dSum2 + multiheadAttn.backward(Dropout.apply(dSum2, mask: trace.masks[1]), trace: trace.crossAttention,
+                                                 into: &gradients.multiheadAttn)
+        let dSum1 = norm1.backward(trace.sum1, outputGradient: dX1, into: &gradients.norm1)
+        return dSum1 + selfAttn.backward(Dropout.apply(dSum1, mask: trace.masks[0]), trace: trace.selfAttention, into: &gradients.selfAttn)
+    }
+
     public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
         try selfAttn.updateParameters(prefix: parameterKey(prefix, "self_attn"), body)
         try multiheadAttn.updateParameters(prefix: parameterKey(prefix, "multihead_attn"), body)
@@ -69,6 +115,32 @@ public struct TransformerDecoder: ParameterizedLayer {
             x = layer(x, memoryKeysValues: layer.multiheadAttn.keysValues(memory))
         }
         return norm(x)
+    }
+
+    /// The layers' traces and the final norm's input.
+    public struct Trace: Sendable {
+        let layers: [TransformerDecoderLayer.Trace]
+        let normInput: Tensor
+    }
+
+    /// Training forward over a batch (see `TransformerDecoderLayer.trainingForward`).
+    func trainingForward(_ tgt: Tensor, memory: Tensor, sequences: Int, keyPadding: [Bool]?, dropout: Dropout,
+                         generator: inout SplitMix64) -> (output: Tensor, trace: Trace) {
+        var x = tgt, traces: [TransformerDecoderLayer.Trace] = []
+        for layer in layers {
+            let (y, trace) = layer.trainingForward(x, memory: memory, sequences: sequences, keyPadding: keyPadding, dropout: dropout,
+                                                   generator: &generator)
+            traces.append(trace)
+            x = y
+        }
+        return (norm(x), Trace(layers: traces, normInput: x))
+    }
+
+    /// Adds every parameter's gradient into `gradients`, returns that of tgt.
+    func backward(_ dy: Tensor, trace: Trace, into gradients: inout TransformerDecoder) -> Tensor {
+        var dx = norm.backward(trace.normInput, outputGradient: dy, into: &gradients.norm)
+        for i in layers.indices.reversed() { dx = layers[i].backward(dx, trace: trace.layers[i], into: &gradients.layers[i]) }
+        return dx
     }
 
     public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {

@@ -12,6 +12,23 @@ extension Tensor {
     /// max(x, 0). NaN stays NaN, as in PyTorch.
     public consuming func relu() -> Tensor { mapped(ReLUKernel.self) }
 
+    /// The gradient through `relu()` of self (its input): `upstream` where self > 0, else 0
+    /// (PyTorch's threshold_backward: no gradient at 0).
+    public func reluBackward(_ upstream: Tensor) -> Tensor {
+        precondition(upstream.shape == shape, "reluBackward: gradient \(upstream.shape) for input \(shape)")
+        return Tensor(shape: shape) { out in
+            guard let o = out.baseAddress else { return }
+            scalars.withUnsafeBufferPointer { x in
+                upstream.withUnsafeBufferPointer { dy in
+                    let (x, dy) = (x.baseAddress!, dy.baseAddress!)
+                    Parallel.forEachChunk(count, minimumPerChunk: Pointwise.minimumPerWorker) { range in
+                        for i in range { o[i] = x[i] > 0 ? dy[i] : 0 }
+                    }
+                }
+            }
+        }
+    }
+
     /// σ(x) = 1 / (1 + e^−x).
     public consuming func sigmoid() -> Tensor { mapped(SigmoidKernel.self) }
 

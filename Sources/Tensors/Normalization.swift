@@ -27,6 +27,50 @@ extension Tensor {
         }
     }
 
+    /// The gradients through `layerNorm(weight:bias:eps:)` of self (its input) [..., C], given the
+    /// output's gradient: with x̂ = (x − mean)·r, r = 1/√(var + eps), g = dy·weight,
+    /// dx = r·(g − mean(g) − x̂·mean(g·x̂)); d weight = Σ_rows dy·x̂; d bias = Σ_rows dy.
+    /// Column sums run down the rows in order, so they do not depend on the thread count.
+    public func layerNormBackward(_ upstream: Tensor, weight: Tensor, eps: Float = 1e-5)
+        -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        let width = dim(-1)
+        precondition(upstream.shape == shape && weight.shape == [width],
+                     "layerNormBackward: input \(shape), gradient \(upstream.shape), weight \(weight.shape)")
+        let rows = width == 0 ? 0 : count / width
+        var normalized = Tensor(shape: shape)
+        let input = Tensor(shape: shape) { dx in
+            guard rows > 0 else { return }
+            scalars.withUnsafeBufferPointer { x in
+                upstream.withUnsafeBufferPointer { dy in
+                    weight.withUnsafeBufferPointer { w in
+                        normalized.withUnsafeMutableBufferPointer { xh in
+                            let (x, dy, w, xh, dx) = (x.baseAddress!, dy.baseAddress!, w.baseAddress!, xh.baseAddress!, dx.baseAddress!)
+                            Parallel.forEachChunk(rows, minimumPerChunk: max(1, 8192 / width)) { chunk in
+                                for row in chunk {
+                                    let o = row * width
+                                    let mean = Normalization.sum(x + o, width) / Float(width)
+                                    var squares: Float = 0
+                                    for j in 0..<width { let d = x[o + j] - mean; squares += d * d }
+                                    let inverse = 1 / (squares / Float(width) + eps).squareRoot()
+                                    var sumG: Float = 0, sumGX: Float = 0
+                                    for j in 0..<width {
+                                        xh[o + j] = (x[o + j] - mean) * inverse
+                                        let g = dy[o + j] * w[j]
+                                        sumG += g
+                                        sumGX += g * xh[o + j]
+                                    }
+                                    let (meanG, meanGX) = (sumG / Float(width), sumGX / Float(width))
+                                    for j in 0..<width { dx[o + j] = inverse * (dy[o + j] * w[j] - meanG - xh[o + j] * meanGX) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (input, (normalized * upstream).columnSums(), upstream.columnSums())
+    }
+
     /// SAM's `LayerNorm2d`: normalises over the channels at each spatial position
     /// (biased variance), then scales and shifts per channel.
     /// - self: [C, H, W] or [B, C, H, W]; weight, bias: [C] (nil means 1 and 0).

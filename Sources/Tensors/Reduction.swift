@@ -32,6 +32,26 @@ extension Tensor {
         }
     }
 
+    /// Σ over every row of the last-dimension columns (a bias's gradient): [..., W] → [W]. Each
+    /// column is summed down the rows in order, whatever the thread count.
+    public func columnSums() -> Tensor {
+        precondition(rank >= 1, "columnSums needs at least one dimension")
+        let width = dim(-1), rows = width == 0 ? 0 : count / width
+        return Tensor(shape: [width]) { out in
+            guard width > 0 else { return }
+            out.update(repeating: 0)
+            scalars.withUnsafeBufferPointer { x in
+                let (x, y) = (x.baseAddress!, out.baseAddress!)
+                Parallel.forEachChunk(width, minimumPerChunk: max(16, 16384 / max(1, rows))) { columns in
+                    for r in 0..<rows {
+                        let row = x + r * width
+                        for c in columns { y[c] += row[c] }
+                    }
+                }
+            }
+        }
+    }
+
     /// Each last-dimension row divided by its Euclidean norm (`F.normalize(x, dim=-1)`:
     /// the norm is clamped below at 1e-12, so a zero row stays zero).
     /// - self: [..., N]. Returns the same shape.
@@ -78,5 +98,34 @@ extension Tensor {
             }
         }
         return result
+    }
+
+    /// The gradient through `scaledByInverseNorm(scale, epsilon:)` of self, given the gradient
+    /// `upstream` of its output (same shape). Per row, with n = ‖x‖:
+    /// dx = s/(n+ε)·dy − s·(x·dy)/(n·(n+ε)²)·x; a zero row, where the second term vanishes, passes s/ε·dy.
+    public func scaledByInverseNormBackward(_ upstream: Tensor, scale: Float, epsilon: Float) -> Tensor {
+        precondition(upstream.shape == shape, "scaledByInverseNormBackward: gradient \(upstream.shape) for input \(shape)")
+        let width = dim(-1)
+        guard width > 0, count > 0 else { return upstream }
+        return Tensor(shape: shape) { out in
+            scalars.withUnsafeBufferPointer { x in
+                upstream.withUnsafeBufferPointer { dy in
+                    Parallel.forEachChunk(count / width, minimumPerChunk: max(1, 16384 / width)) { rows in
+                        for r in rows {
+                            let (xr, dyr, dxr) = (x.baseAddress! + r * width, dy.baseAddress! + r * width, out.baseAddress! + r * width)
+                            var squares: Float = 0, dot: Float = 0
+                            for j in 0..<width {
+                                squares += xr[j] * xr[j]
+                                dot += xr[j] * dyr[j]
+                            }
+                            let norm = squares.squareRoot(), shifted = norm + epsilon
+                            let direct = scale / shifted
+                            let radial = norm > 0 ? scale * dot / (norm * shifted * shifted) : 0
+                            for j in 0..<width { dxr[j] = direct * dyr[j] - radial * xr[j] }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -94,6 +94,15 @@ enum Softmax {
         FastMath.scale(x, count: n, by: 1 / sum)
     }
 
+    /// In place, the gradient through `row`: g ← p·(g − Σ p·g), given its output p and the
+    /// output's gradient g.
+    @inline(__always)
+    static func backwardRow(_ p: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
+        var dot: Float = 0
+        for j in 0..<n { dot += p[j] * g[j] }
+        for j in 0..<n { g[j] = p[j] * (g[j] - dot) }
+    }
+
     /// The row maximum, and whether any entry is NaN (vector max instructions drop NaNs).
     @inline(__always)
     static func maximumAndNaN(_ x: UnsafePointer<Float>, _ n: Int) -> (Float, Bool) {

@@ -85,6 +85,35 @@ import Testing
         #expect(Tensor(shape: [2, 3]).l2Normalized().scalars == [0, 0, 0, 0, 0, 0])
     }
 
+    @Test func scaledByInverseNormBackwardMatchesCentralDifferences() {
+        var generator = SplitMix64(seed: 36)
+        let (rows, width, scale, epsilon) = (4, 37, 100.0, 1e-7)
+        let x = Tensor.random([rows, width], using: &generator)
+        let upstream = Tensor.random([rows, width], using: &generator)
+        let gradient = x.scaledByInverseNormBackward(upstream, scale: Float(scale), epsilon: Float(epsilon))
+        // Σ upstream · s·x/(‖x‖+ε) in Double, differentiated one element at a time.
+        func objective(_ values: [Double], row: Int) -> Double {
+            let norm = values.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return zip(values, upstream.scalars[(row * width)..<((row + 1) * width)]).reduce(0) {
+                $0 + Double($1.1) * scale * $1.0 / (norm + epsilon)
+            }
+        }
+        var expected: [Double] = []
+        for row in 0..<rows {
+            let values = x.scalars[(row * width)..<((row + 1) * width)].map(Double.init)
+            for j in 0..<width {
+                var plus = values, minus = values
+                plus[j] += 1e-6
+                minus[j] -= 1e-6
+                expected.append((objective(plus, row: row) - objective(minus, row: row)) / 2e-6)
+            }
+        }
+        #expect(maxRelativeError(gradient.scalars, expected, floor: 1) <= 1e-4)
+        // A zero row: only the direct term, s/ε·dy.
+        let zero = Tensor(shape: [1, 3]).scaledByInverseNormBackward(Tensor(shape: [1, 3], scalars: [1, -2, 0]), scale: 2, epsilon: 0.5)
+        #expect(zero.scalars == [4, -8, 0])
+    }
+
     @Test func elementwiseMatchesLoop() {
         var generator = SplitMix64(seed: 35)
         for shape in [[1], [7], [3, 33], [200_001]] {

@@ -1,0 +1,12 @@
+/// Bad training input or settings, naming what is wrong and where.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case badBatch(String)
+    case badOption(String)
+
+    public var description: String {
+        switch self {
+        case let .badBatch(message): return "training batch: \(message)"
+        case let .badOption(message): return "training option: \(message)"
+        }
+    }
+}

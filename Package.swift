@@ -58,11 +58,11 @@ let package = Package(
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
-        .target(name: "Training", dependencies: ["Tensors", "Layers", "RegionSpot"], swiftSettings: optimized),
+        .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
-            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot",
+            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -73,7 +73,7 @@ let package = Package(
 
         // Tests: one target per library, plus end-to-end tests of the executable, and the
         // helpers they share (tolerance measures).
-        .target(name: "TestSupport", dependencies: ["Tensors", "Layers"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensors", "Layers", "Imaging"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Layers", "Tensors", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Evaluation", "Layers", "Tensors", "TestSupport"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport"]),
     ],

@@ -26,7 +26,7 @@ public struct FeatureBatch: Sendable {
 }
 
 /// How the fusion module is trained; the defaults are RegionSpot's.
-public struct TrainingOptions: Sendable, Equatable {
+public struct TrainingOptions: Sendable, Equatable, Codable {
     public var loss: RegionLoss = .sigmoidFocal()
     public var padding: RegionPadding = .repeating
     /// `build_decoder`'s dropout (0.1); 0 computes evaluation-mode numbers.
@@ -68,6 +68,18 @@ public struct FusionTrainer: Sendable {
         optimizer = try AdamW(options: options.optimizer)
         iteration = 0
         generator = SplitMix64(seed: seed)
+    }
+
+    /// A trainer continuing from a checkpoint: the model, the optimizer's moments and step, the
+    /// iteration and the dropout generator's state.
+    public init(model: RegionSpotModel, options: TrainingOptions, optimizer: AdamW, iteration: Int, generator: SplitMix64) throws {
+        try self.init(model: model, options: options, seed: 0)
+        guard optimizer.options == options.optimizer else {
+            throw TrainingError.badCheckpoint("the optimizer's settings \(optimizer.options) differ from the run's \(options.optimizer)")
+        }
+        self.optimizer = optimizer
+        self.iteration = iteration
+        self.generator = generator
     }
 
     /// One update from `batch`, whose labels index `classEmbeddings` [classes, text dim] (L2-normalised).

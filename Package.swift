@@ -67,7 +67,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
-            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot",
+            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 

@@ -19,6 +19,7 @@ struct RegionSpotBench: ParsableCommand {
             EvalBenchmark.self,
             PipelineBenchmark.self,
             CLIPBenchmark.self,
+            TrainBenchmark.self,
         ]
     )
 

@@ -168,53 +168,72 @@ public struct MultiheadAttention: ParameterizedLayer {
     /// What the backward needs from one training forward.
     public struct Trace: Sendable {
         let input: Tensor
-        /// Cross-attention's memory (its keys' and values' input); nil for self-attention.
-        let memory: Tensor?
-        let queries: Tensor, keys: Tensor, values: Tensor
-        let probabilities: Tensor, weights: Tensor, dropoutMask: Tensor?
+        let attention: Attended
         let heads: Tensor
-        let sequences: Int
+
+        enum Attended: Sendable {
+            /// Self-attention: q | k | v of the input [rows, 3·inner] and the probabilities.
+            case projected(queriesKeysValues: Tensor, probabilities: Tensor, weights: Tensor, dropoutMask: Tensor?, sequences: Int)
+            /// Cross-attention to a frozen memory, which is never projected (`MemoryAttention`).
+            case memory(MemoryAttention.Trace)
+        }
     }
 
     /// Training forward of the packed layout (`nn.MultiheadAttention` in training mode): self-
     /// attention of x [sequences·n, D] (memory nil), or cross-attention of x to `memory`
-    /// [sequences·t, D], each sequence attending to its own keys. Keys flagged in `keyPadding`
-    /// ([sequences·keys]) are ignored, and the attention weights are dropped by `dropout`.
+    /// [sequences·t, D], each sequence attending to its own keys. A memory is a frozen input
+    /// (RegionSpot's CLIP token map). Keys flagged in `keyPadding` ([sequences·keys], self-
+    /// attention only) are ignored, and the attention weights are dropped by `dropout`.
     public func trainingForward(_ x: Tensor, memory: Tensor? = nil, sequences: Int, keyPadding: [Bool]? = nil,
                                 dropout: Dropout, generator: inout SplitMix64) -> (output: Tensor, trace: Trace) {
-        let inProj = packedProjection
-        let (d, source) = (innerDim, memory ?? x)
-        let q = inProj(x, outputs: 0..<d), k = inProj(source, outputs: d..<(2 * d)), v = inProj(source, outputs: (2 * d)..<(3 * d))
+        let inProj = packedProjection, d = innerDim
+        if let memory {
+            precondition(keyPadding == nil, "MultiheadAttention training: key padding of a memory is not supported")
+            let (attended, trace) = MemoryAttention.forward(queries: inProj(x, outputs: 0..<d), memory: memory, weight: inProj.weight,
+                                                            bias: inProj.bias!, sequences: sequences, heads: heads, scale: scale) {
+                dropout.mask($0.shape, generator: &generator)
+            }
+            return (outProj(attended), Trace(input: x, attention: .memory(trace), heads: attended))
+        }
+        let qkv = inProj(x)  // one product for q | k | v
+        let q = qkv.slice(axis: 1, range: 0..<d), k = qkv.slice(axis: 1, range: d..<(2 * d)), v = qkv.slice(axis: 1, range: (2 * d)..<(3 * d))
         let p = MaterializedAttention.probabilities(queries: q, keys: k, sequences: sequences, heads: heads, scale: scale,
                                                     keyPadding: keyPadding)
         let mask = dropout.mask(p.shape, generator: &generator)
         let weights = Dropout.apply(p, mask: mask)
         let attended = MaterializedAttention.weightedValues(weights, values: v, sequences: sequences, heads: heads)
-        let trace = Trace(input: x, memory: memory, queries: q, keys: k, values: v, probabilities: p, weights: weights,
-                          dropoutMask: mask, heads: attended, sequences: sequences)
+        let trace = Trace(input: x, attention: .projected(queriesKeysValues: qkv, probabilities: p, weights: weights, dropoutMask: mask,
+                                                          sequences: sequences), heads: attended)
         return (outProj(attended), trace)
     }
 
-    /// Adds every parameter's gradient into `gradients` and returns that of x. A memory is a
-    /// frozen input (RegionSpot's CLIP token map): it gets no gradient. The key bias gets none
-    /// either: softmax ignores what it adds (the same q·b for every key of a query), so its
-    /// exact gradient is zero, where a computed one would be rounding noise that Adam's
-    /// normalisation turns into steps.
+    /// Adds every parameter's gradient into `gradients` and returns that of x. A memory gets no
+    /// gradient. The key bias gets none either: softmax ignores what it adds (the same q·b for
+    /// every key of a query), so its exact gradient is zero, where a computed one would be
+    /// rounding noise that Adam's normalisation turns into steps.
     public func backward(_ dy: Tensor, trace: Trace, into gradients: inout MultiheadAttention) -> Tensor {
         let inProj = packedProjection, d = innerDim
         let dHeads = outProj.backward(trace.heads, outputGradient: dy, into: &gradients.outProj)
-        let (dq, dk, dv) = MaterializedAttention.backward(
-            outputGradient: dHeads, queries: trace.queries, keys: trace.keys, values: trace.values,
-            probabilities: trace.probabilities, weights: trace.weights, dropoutMask: trace.dropoutMask,
-            sequences: trace.sequences, heads: heads, scale: scale)
-        let source = trace.memory ?? trace.input
         var gradientProjection = gradients.packedProjection
-        inProj.accumulateGradients(input: trace.input, outputGradient: dq, into: &gradientProjection, outputs: 0..<d)
-        inProj.accumulateGradients(input: source, outputGradient: dk, into: &gradientProjection, outputs: d..<(2 * d), includeBias: false)
-        inProj.accumulateGradients(input: source, outputGradient: dv, into: &gradientProjection, outputs: (2 * d)..<(3 * d))
-        gradients.projection = .packed(gradientProjection)
-        if trace.memory != nil { return inProj.inputGradient(dq, outputs: 0..<d) }
-        return inProj.inputGradient(Tensor.concatenate([dq, dk, dv], axis: -1))
+        defer { gradients.projection = .packed(gradientProjection) }
+        switch trace.attention {
+        case let .memory(memoryTrace):
+            var (weight, bias) = (gradientProjection.weight, gradientProjection.bias!)
+            let dq = MemoryAttention.backward(dHeads, trace: memoryTrace, weight: inProj.weight, bias: inProj.bias!,
+                                              weightGradient: &weight, biasGradient: &bias)
+            (gradientProjection.weight, gradientProjection.bias) = (weight, bias)
+            inProj.accumulateGradients(input: trace.input, outputGradient: dq, into: &gradientProjection, outputs: 0..<d)
+            return inProj.inputGradient(dq, outputs: 0..<d)
+        case let .projected(qkv, probabilities, weights, mask, sequences):
+            let (dq, dk, dv) = MaterializedAttention.backward(
+                outputGradient: dHeads, queries: qkv.slice(axis: 1, range: 0..<d), keys: qkv.slice(axis: 1, range: d..<(2 * d)), values: qkv.slice(axis: 1, range: (2 * d)..<(3 * d)),
+                probabilities: probabilities, weights: weights, dropoutMask: mask, sequences: sequences, heads: heads, scale: scale)
+            let dqkv = Tensor.concatenate([dq, dk, dv], axis: -1)
+            let keyBias = gradientProjection.bias!.scalars[d..<(2 * d)]
+            inProj.accumulateGradients(input: trace.input, outputGradient: dqkv, into: &gradientProjection)
+            gradientProjection.bias!.scalars.replaceSubrange(d..<(2 * d), with: keyBias)  // exactly zero: see above
+            return inProj.inputGradient(dqkv)
+        }
     }
 
     /// The in-projection of the packed layout; training supports only that one (RegionSpot's).

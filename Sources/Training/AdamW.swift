@@ -101,19 +101,47 @@ public struct AdamW: Sendable {
                     gradient.withUnsafeBufferPointer { g in
                         let (p, m, v, g) = (p.baseAddress!, m.baseAddress!, v.baseAddress!, g.baseAddress!)
                         Parallel.forEachChunk(count, minimumPerChunk: 1 << 15) { range in
-                            for i in range {
-                                p[i] *= s.decay
-                                // exp_avg.lerp_(grad, 1 − β1), in PyTorch's two-branch form.
-                                m[i] = s.firstWeight < 0.5 ? m[i] + s.firstWeight * (g[i] - m[i])
-                                    : g[i] - (g[i] - m[i]) * (1 - s.firstWeight)
-                                v[i] = v[i] * s.beta2 + s.secondWeight * g[i] * g[i]
-                                let denominator = v[i].squareRoot() / s.biasCorrection2Root + s.epsilon
-                                p[i] += s.negativeStepSize * (m[i] / denominator)
+                            // 16 lanes at a time (the compiler does not vectorise through four
+                            // pointers); the tail goes through zero-padded copies.
+                            var i = range.lowerBound
+                            while i + 16 <= range.upperBound {
+                                update(p + i, m + i, v + i, g + i, s)
+                                i += 16
+                            }
+                            let tail = range.upperBound - i
+                            guard tail > 0 else { return }
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
+                                let b = buffer.baseAddress!
+                                b.initialize(repeating: 0, count: 64)
+                                for (lane, source) in [p, m, v, UnsafeMutablePointer(mutating: g)].enumerated() {
+                                    (b + 16 * lane).update(from: source + i, count: tail)
+                                }
+                                update(b, b + 16, b + 32, b + 48, s)
+                                for (lane, target) in [p, m, v].enumerated() { (target + i).update(from: b + 16 * lane, count: tail) }
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Sixteen elements: decay, exp_avg.lerp_(grad, 1 − β1) in PyTorch's two-branch form
+    /// (the same branch for every element), exp_avg_sq, and the step.
+    @inline(__always)
+    private static func update(_ p: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                               _ v: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ s: StepScalars) {
+        typealias V = SIMD16<Float>
+        let gradient = UnsafeRawPointer(g).loadUnaligned(as: V.self)
+        var first = UnsafeRawPointer(m).loadUnaligned(as: V.self)
+        first = s.firstWeight < 0.5 ? first + s.firstWeight * (gradient - first) : gradient - (gradient - first) * (1 - s.firstWeight)
+        var second = UnsafeRawPointer(v).loadUnaligned(as: V.self)
+        second = second * s.beta2 + s.secondWeight * gradient * gradient
+        let denominator = second.squareRoot() / s.biasCorrection2Root + s.epsilon
+        var value = UnsafeRawPointer(p).loadUnaligned(as: V.self) * s.decay
+        value += s.negativeStepSize * (first / denominator)
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: V.self)
+        UnsafeMutableRawPointer(m).storeBytes(of: first, as: V.self)
+        UnsafeMutableRawPointer(v).storeBytes(of: second, as: V.self)
     }
 }

@@ -16,3 +16,13 @@ for widths in "768 512 197" "1024 768 257"; do
         .venv-ref/bin/python Benchmarks/train_reference.py "$1" "$2" "$3" "$THREADS"
     fi
 done
+
+# The feature cache's precompute beside the encoders alone, on the pipeline benchmark's random
+# ViT-B SAM + ViT-B/16 CLIP bundle (made on first use, as Benchmarks/pipeline.sh does).
+OUT=Benchmarks/out/pipeline
+if [ -x .venv-ref/bin/python ] && [ ! -f "$OUT/bundle/regionspot.json" ]; then
+    .venv-ref/bin/python Tools/make_pipeline_fixtures.py --bench
+fi
+if [ -f "$OUT/bundle/regionspot.json" ]; then
+    "$SCRATCH"/release/RegionSpotBench train-precompute --bundle "$OUT/bundle" --image "$OUT/image.png" --threads "$THREADS"
+fi

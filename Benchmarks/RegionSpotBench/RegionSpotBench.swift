@@ -20,6 +20,7 @@ struct RegionSpotBench: ParsableCommand {
             PipelineBenchmark.self,
             CLIPBenchmark.self,
             TrainBenchmark.self,
+            TrainPrecomputeBenchmark.self,
         ]
     )
 

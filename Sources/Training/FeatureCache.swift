@@ -80,10 +80,10 @@ public struct FeatureCache: Sendable {
     /// Images that cannot be read or decoded are marked bad (with the reason) and skipped.
     public func precompute(_ datasets: [TrainingDataset], plan: Plan, recognizer: Recognizer,
                            progress: (Int, Int) -> Void = { _, _ in }) throws {
+        let folders = try datasets.map(directory(for:))  // each hashes its annotation file once
+        for folder in folders { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
         for (done, (d, i)) in plan.missing.enumerated() {
-            let dataset = datasets[d], image = dataset.images[i]
-            let folder = try directory(for: dataset)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let image = datasets[d].images[i], folder = folders[d]
             do {
                 let picture = try RGBImage(contentsOf: URL(fileURLWithPath: image.file))
                 let embedding = recognizer.encodeImage(picture)

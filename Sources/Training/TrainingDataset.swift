@@ -46,7 +46,7 @@ public struct TrainingDataset: Sendable {
     /// The category id of each vocabulary entry.
     public let categoryIDs: [Int]
     public let images: [AnnotatedImage]
-    public private(set) var problems: [String] = []
+    public let problems: [String]
 
     public var regionCount: Int { images.reduce(0) { $0 + $1.boxes.count } }
 
@@ -121,11 +121,6 @@ public struct TrainingDataset: Sendable {
         categoryIDs = other.categoryIDs
         images = indices.map { other.images[$0] }
         problems = []
-    }
-
-    /// Records an image that could not be used (unreadable, undecodable).
-    mutating func reportBadImage(_ image: AnnotatedImage, reason: String) {
-        problems.append("\(source.annotations): image \(image.id) (\(image.file)): \(reason); skipped")
     }
 
     // MARK: The JSON records

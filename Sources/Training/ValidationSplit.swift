@@ -19,8 +19,6 @@ public struct ValidationSplit {
         heldOut = DataOrder.permutation(dataset.images.count, seed: seed, dataset: -1, epoch: 0).prefix(count).sorted()
     }
 
-    public var validation: TrainingDataset { TrainingDataset(dataset, keeping: heldOut) }
-
     /// Writes the annotation file reduced to the held-out images and their annotations.
     public func writeGroundTruth(to url: URL) throws {
         let source = dataset.source.annotations

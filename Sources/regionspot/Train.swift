@@ -48,7 +48,8 @@ struct TrainDataOptions: ParsableArguments {
         let recognizer: Recognizer
         let cache: FeatureCache
         let sources: [TrainingRun.Source]
-        let validation: (dataset: TrainingDataset, groundTruth: String, folder: URL)?
+        /// The validation images: `indices` of `dataset`'s (all of --val's; the held-out ones of --val-split).
+        let validation: (dataset: TrainingDataset, indices: [Int], groundTruth: String, folder: URL)?
     }
 
     /// Reads the datasets, reports their bad records, computes the missing features (saying
@@ -60,19 +61,21 @@ struct TrainDataOptions: ParsableArguments {
                                         threads: threads.threads)
         let cache = try FeatureCache(root: self.cache.directory!.appendingPathComponent("training-features"), bundle: bundle,
                                      tokenMapLimit: cacheLimit.flatMap(Self.bytes) ?? .max)
-        var datasets = try data.map { try TrainingDataset(DatasetSource(parsing: $0)) }
+        let datasets = try data.map { try TrainingDataset(DatasetSource(parsing: $0)) }
         var heldOut: [Int] = []
-        var validation: (dataset: TrainingDataset, groundTruth: String)?
+        var validation: (dataset: TrainingDataset, indices: [Int], groundTruth: String)?
+        var all = datasets
         if let val {
             let dataset = try TrainingDataset(DatasetSource(parsing: val))
-            validation = (dataset, dataset.source.annotations)
+            validation = (dataset, Array(dataset.images.indices), dataset.source.annotations)
+            all.append(dataset)
         } else if let valSplit, let splitFile {
+            // Held-out images stay the first dataset's (and its cached features).
             let split = try ValidationSplit(datasets[0], fraction: valSplit, seed: seed)
             try split.writeGroundTruth(to: splitFile)
             heldOut = split.heldOut
-            validation = (split.validation, splitFile.path)
+            validation = (datasets[0], heldOut, splitFile.path)
         }
-        let all = datasets + (validation.map { [$0.dataset] } ?? [])
         for problem in all.flatMap(\.problems) { note(problem) }
 
         let v = recognizer.clipConfiguration.vision!
@@ -97,9 +100,10 @@ struct TrainDataOptions: ParsableArguments {
             guard !usable.isEmpty else { throw TrainingError.badData("\(dataset.source.annotations): no usable training image") }
             sources.append(TrainingRun.Source(dataset: dataset, usable: usable, folder: try cache.directory(for: dataset),
                                               classEmbeddings: try cache.classEmbeddings(dataset.vocabulary, recognizer: recognizer)))
-            datasets[index] = dataset
         }
-        let validationFolder = try validation.map { (dataset: $0.dataset, groundTruth: $0.groundTruth, folder: try cache.directory(for: $0.dataset)) }
+        let validationFolder = try validation.map {
+            (dataset: $0.dataset, indices: $0.indices, groundTruth: $0.groundTruth, folder: try cache.directory(for: $0.dataset))
+        }
         return Prepared(recognizer: recognizer, cache: cache, sources: sources, validation: validationFolder)
     }
 }

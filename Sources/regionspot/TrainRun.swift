@@ -91,11 +91,9 @@ extension RegionSpotCommand.Train {
             let recognizer = prepared.recognizer
             let validation = try prepared.validation.map { val -> Validation in
                 let bad = try prepared.cache.badImages(val.dataset)
-                let kept = TrainingDataset(val.dataset, keeping: val.dataset.images.indices.filter { bad[$0] == nil })
-                let features = try val.dataset.images.indices.filter { bad[$0] == nil }.map {
-                    try prepared.cache.features(val.dataset, image: $0, folder: val.folder, recognizer: recognizer)
-                }
-                return try Validation(dataset: kept, groundTruth: val.groundTruth, features: features,
+                let kept = val.indices.filter { bad[$0] == nil }
+                let features = try kept.map { try prepared.cache.features(val.dataset, image: $0, folder: val.folder, recognizer: recognizer) }
+                return try Validation(dataset: TrainingDataset(val.dataset, keeping: kept), groundTruth: val.groundTruth, features: features,
                                       classEmbeddings: try prepared.cache.classEmbeddings(val.dataset.vocabulary, recognizer: recognizer),
                                       logitScale: recognizer.logitScale)
             }

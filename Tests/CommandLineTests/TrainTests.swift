@@ -118,6 +118,17 @@ final class TrainTests: XCTestCase {
                        try Data(contentsOf: resumed.appendingPathComponent("fusion.safetensors")))
     }
 
+    /// `--val-split` validates on held-out training images, whose ground truth it writes out.
+    func testValidationSplitHoldsOutImages() throws {
+        let f = try fixtures(train: 16, val: 0)
+        let out = temporary("split")
+        let result = try Executable.run(trainArguments(f, out: out, steps: 4, extra: ["--val-split", "0.25", "--validate-every", "4"]))
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertEqual(Self.values(after: "AP ", in: result.standardError).count, 2, result.standardError)
+        let split = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("validation.json"))) as! [String: Any]
+        XCTAssertEqual((split["images"] as! [Any]).count, 4)
+    }
+
     /// A killed or partial precompute continues with only the missing images.
     func testPrecomputeResumes() throws {
         let f = try fixtures(train: 12, val: 0)

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 /// The watcher's memory across restarts: an append-only file of JSON lines, each flushed to disk
 /// (fsync) before the work it announces goes on. An attempt is recorded before it starts, so an
@@ -31,10 +32,18 @@ final class WatchJournal {
             case .done, .failed: attempts[record.name] = nil
             }
         }
+        // Compacted at every start: only the attempts of inputs still open are kept, so the file
+        // stays small however long the watcher runs.
+        var kept = Data()
+        for (name, count) in attempts.sorted(by: { $0.key < $1.key }) {
+            for _ in 0..<count {
+                kept.append(try JSONEncoder().encode(Record(event: .attempt, name: name)))
+                kept.append(UInt8(ascii: "\n"))
+            }
+        }
+        try AtomicFile.write(kept, to: url)
         handle = try FileHandle(forWritingTo: url)
-        // A torn last line gets its own line ending, so the next record starts clean.
-        let end = try handle.seekToEnd()
-        if end > 0 && text.last != UInt8(ascii: "\n") { try handle.write(contentsOf: Data("\n".utf8)) }
+        try handle.seekToEnd()
     }
 
     deinit { try? handle.close() }

@@ -52,7 +52,6 @@ public final class Watcher: @unchecked Sendable {
         case waitingForSidecar(until: Date)
         case queued
         case running
-        case finished
     }
 
     private struct Completion {
@@ -118,7 +117,7 @@ public final class Watcher: @unchecked Sendable {
                 progress?.show(status(now: now))
                 lastProgress = now
             }
-            if running == 0 && (stopping || (options.once && queue.isEmpty && !states.values.contains(where: \.isPending))) {
+            if running == 0 && (stopping || (options.once && states.isEmpty)) {
                 break
             }
             for event in inotify.wait(timeout: nextTimeout(now: now), wake: wake.readEnd) {
@@ -186,7 +185,7 @@ public final class Watcher: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: WatchJob.completionMark(stem: stem, manifest: isManifest, in: options.outbox).path) {
             // Done before (perhaps by a run killed before it could move the input).
             try moveInputs(job.inputs, to: doneDirectory)
-            states[name] = .finished
+            states[name] = nil
             return
         }
         let attempts = journal.attempts[name] ?? 0
@@ -247,7 +246,7 @@ public final class Watcher: @unchecked Sendable {
         guard let error = completion.error else {
             try moveInputs(job.inputs, to: doneDirectory)
             try journal.record(.done, job.name)
-            states[job.name] = .finished
+            states[job.name] = nil  // forgotten: a late duplicate event finds its output (or no file)
             summary.processed += 1
             log(String(format: "info: %@ done in %.2f s", job.name, completion.seconds))
             return
@@ -281,7 +280,7 @@ public final class Watcher: @unchecked Sendable {
         try AtomicFile.write(report, to: failedDirectory.appendingPathComponent("\(job.name).error.json"))
         try moveInputs(job.inputs, to: failedDirectory)
         try journal.record(.failed, job.name)
-        states[job.name] = .finished
+        states[job.name] = nil
         summary.failed += 1
         log("error: \(job.name) failed: \(record["reason"]!)")
     }
@@ -351,7 +350,8 @@ public final class Watcher: @unchecked Sendable {
     }
 
     private func status(now: Date) -> WatchStatus {
-        let waiting = states.values.filter(\.isPending).count
+        // `states` holds every input not yet done or failed (those are forgotten).
+        let waiting = states.count
         let elapsed = max(1e-9, now.timeIntervalSince(startedAt))
         return WatchStatus(processed: summary.processed, failed: summary.failed, queued: queue.count, running: running,
                            waiting: waiting - queue.count - running, imagesPerSecond: Double(summary.processed) / elapsed)
@@ -359,12 +359,6 @@ public final class Watcher: @unchecked Sendable {
 }
 
 private extension Watcher.State {
-    /// Not yet done or failed.
-    var isPending: Bool {
-        if case .finished = self { return false }
-        return true
-    }
-
     var isSettling: Bool {
         if case .settling = self { return true }
         return false

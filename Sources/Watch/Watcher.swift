@@ -42,8 +42,8 @@ public struct WatchSummary: Sendable, Equatable {
 /// attempts across restarts. A rescan at start and after an inotify overflow finds whatever the
 /// events missed; duplicate events are harmless.
 public final class Watcher: @unchecked Sendable {
-    /// A file found by a rescan and changed this recently may still be being written: it waits for
-    /// its IN_CLOSE_WRITE, or for this long without change.
+    /// A file found by a rescan, changed this recently and open for writing may still be being
+    /// written: it waits for its IN_CLOSE_WRITE, or for this long without change.
     static let settleSeconds = 3.0
     static let progressSeconds = 1.0
 
@@ -159,8 +159,10 @@ public final class Watcher: @unchecked Sendable {
             }
         case .image, .manifest:
             if let state = states[name], !state.isSettling { return }  // a duplicate event
+            // A file the scan finds changed moments ago may still be being written: if a process
+            // holds it open for writing (or /proc cannot say), wait for its event or for quiet.
             if fromScan, let size = attributes[.size] as? Int64, let modified = attributes[.modificationDate] as? Date,
-               Date().timeIntervalSince(modified) < Self.settleSeconds {
+               Date().timeIntervalSince(modified) < Self.settleSeconds, isOpenForWriting(url.path) != false {
                 states[name] = .settling(since: Date(), size: size, modified: modified)
                 return
             }

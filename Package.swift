@@ -58,11 +58,12 @@ let package = Package(
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
+        .target(name: "Watch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "Tensors"]),
         .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
-            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Training",
+            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Watch", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -18,6 +18,7 @@ struct RegionSpotBench: ParsableCommand {
             KernelsBenchmark.self,
             EvalBenchmark.self,
             PipelineBenchmark.self,
+            RecognitionLoopBenchmark.self,
             CLIPBenchmark.self,
             TrainBenchmark.self,
             TrainPrecomputeBenchmark.self,

@@ -43,6 +43,9 @@ public struct GroundTruth: Sendable {
     public private(set) var imageIDs: [Int] = []
     var imageHeights: [Int] = []
     var imageWidths: [Int] = []
+    /// `file_name`, else the last two parts of `coco_url` (LVIS v1 has only that: "val2017/….jpg",
+    /// as detectron2 derives it), else nil.
+    public private(set) var imageFileNames: [String?] = []
     /// LVIS `neg_category_ids` and `not_exhaustive_category_ids`, as category indices.
     var negativeCategories: [[Int32]] = []
     var notExhaustiveCategories: [[Int32]] = []
@@ -164,10 +167,13 @@ public struct GroundTruth: Sendable {
                                     negatives: inout [[Int]], notExhaustive: inout [[Int]]) throws {
         var id: Int? = nil, height: Int? = nil, width: Int? = nil
         var negative: [Int]? = nil, exhaustive: [Int]? = nil
+        var fileName: String? = nil, cocoURL: String? = nil
         try s.beginObject()
         var first = true
         while let key = try s.nextKey(&first) {
             if s.matches(key, "id") { id = try readID(&s, record: record, field: "id") }
+            else if s.matches(key, "file_name") { fileName = try s.string() }
+            else if s.matches(key, "coco_url") { cocoURL = try s.string() }
             else if s.matches(key, "height") { height = try readID(&s, record: record, field: "height") }
             else if s.matches(key, "width") { width = try readID(&s, record: record, field: "width") }
             else if s.matches(key, "neg_category_ids") { negative = try readIDs(&s, record: record, field: "neg_category_ids") }
@@ -187,6 +193,7 @@ public struct GroundTruth: Sendable {
             guard exhaustive != nil else { throw missing(record, "not_exhaustive_category_ids") }
         }
         ids.append(id)
+        imageFileNames.append(fileName ?? cocoURL.map { $0.split(separator: "/").suffix(2).joined(separator: "/") })
         imageHeights.append(height ?? 0)
         imageWidths.append(width ?? 0)
         negatives.append(negative ?? [])
@@ -317,5 +324,28 @@ public struct GroundTruth: Sendable {
             throw EvaluationError.invalidRecord(file: file, record: record, field: "bbox", reason: "negative width or height: \(box)")
         }
         return box
+    }
+}
+
+extension GroundTruth {
+    /// One image's annotated boxes, in file order: what `predict --gt-boxes` and watch mode's
+    /// manifests prompt with.
+    public struct ImageAnnotations: Sendable {
+        /// COCO [x, y, width, height] in pixels.
+        public var boxes: [[Double]]
+        /// Index into `categories` of each box.
+        public var categoryIndices: [Int]
+    }
+
+    /// Every image's annotations (crowd regions included; those of unknown images or categories
+    /// left out, as the evaluators leave them), by image index in file order.
+    public func annotationsByImage() -> [ImageAnnotations] {
+        var result = Array(repeating: ImageAnnotations(boxes: [], categoryIndices: []), count: imageIDs.count)
+        for a in annID.indices where annImage[a] >= 0 && annCategory[a] >= 0 {
+            let image = Int(annImage[a])
+            result[image].boxes.append(Array(annBox[(a * 4)..<(a * 4 + 4)]))
+            result[image].categoryIndices.append(Int(annCategory[a]))
+        }
+        return result
     }
 }

@@ -6,13 +6,17 @@ import Imaging
 ///   `[[x0, y0, x1, y1], ...]`
 ///   `{"boxes": [[...], ...], "scores": [s, ...]}`
 ///   `[{"box": [x0, y0, x1, y1], "score": s}, ...]`   (or `"bbox"`)
+/// The object form may also carry `"vocabulary": ["name", ...]`, which overrides the one given on
+/// the command line (watch mode's sidecars).
 public struct BoxesFile: Sendable, Equatable {
     public var boxes: [Box]
     public var scores: [Float]?
+    public var vocabulary: [String]?
 
-    public init(boxes: [Box], scores: [Float]? = nil) {
+    public init(boxes: [Box], scores: [Float]? = nil, vocabulary: [String]? = nil) {
         self.boxes = boxes
         self.scores = scores
+        self.vocabulary = vocabulary
     }
 
     public init(contentsOf url: URL) throws {
@@ -57,6 +61,12 @@ public struct BoxesFile: Sendable, Equatable {
                 scores = try list.enumerated().map { try score($1, at: "scores[\($0)]") }
             } else {
                 scores = nil
+            }
+            if let rawVocabulary = object["vocabulary"] {
+                guard let names = rawVocabulary as? [Any], names.allSatisfy({ $0 is String }) else {
+                    throw fail("vocabulary", "expected an array of class names, got \(Self.describe(rawVocabulary))")
+                }
+                vocabulary = try VocabularyInput.validate(names as! [String], source: "\(source): vocabulary")
             }
         } else if let list = root as? [Any] {
             if list.allSatisfy({ $0 is [String: Any] }), !list.isEmpty {
@@ -116,7 +126,7 @@ public enum VocabularyInput {
         return try validate(names, source: url.path)
     }
 
-    private static func validate(_ names: [String], source: String) throws -> [String] {
+    static func validate(_ names: [String], source: String) throws -> [String] {
         if let empty = names.firstIndex(of: "") {
             throw InputError(file: source, location: "name \(empty + 1)", reason: "empty class name")
         }

@@ -62,24 +62,18 @@ final class TrainTests: XCTestCase {
         let precompute = try Executable.run(["train", "precompute", "--model", f.bundle.path, "--data", f.data.trainSpec,
                                              "--cache-dir", f.cache.path, "--threads", "2"])
         XCTAssertEqual(precompute.status, 0, precompute.standardError)
-        let (n, total) = (10, 120)
+        let (n, total) = (10, 300)
         let straight = temporary("straight"), resumed = temporary("resumed")
         let full = try Executable.run(trainArguments(f, out: straight, steps: total, extra: ["--checkpoint-every", String(n)]))
         XCTAssertEqual(full.status, 0, full.standardError)
 
         // The same run, killed once its first checkpoint is on disk.
-        let process = Process()
-        process.executableURL = Executable.url
-        process.arguments = trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", String(n)])
-        process.standardError = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let run = try BackgroundProcess(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", String(n)]))
         let checkpoint = resumed.appendingPathComponent("checkpoint.safetensors")
-        let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: checkpoint.path) && process.isRunning && Date() < deadline { usleep(2000) }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
+        XCTAssertTrue(waitUntil(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint.path) || !run.process.isRunning })
+        run.kill(SIGKILL)
+        run.wait(timeout: 60)
+        XCTAssertEqual(run.process.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
 
         let resume = try Executable.run(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", String(n), "--resume"]))
         XCTAssertEqual(resume.status, 0, resume.standardError)
@@ -95,23 +89,12 @@ final class TrainTests: XCTestCase {
         let total = 120
         let full = try Executable.run(trainArguments(f, out: straight, steps: total, extra: ["--checkpoint-every", "1000"]))
         XCTAssertEqual(full.status, 0, full.standardError)
-        let process = Process()
-        process.executableURL = Executable.url
-        process.arguments = trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", "1000"])
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let run = try BackgroundProcess(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", "1000"]))
         // Interrupt once training has started (its progress lines appear).
-        var seen = Data()
-        while process.isRunning, !String(decoding: seen, as: UTF8.self).contains("regions/s") {
-            seen += errors.fileHandleForReading.availableData
-        }
-        kill(process.processIdentifier, SIGINT)
-        seen += errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 130, String(decoding: seen, as: UTF8.self))
-        XCTAssertTrue(String(decoding: seen, as: UTF8.self).contains("interrupted at step"))
+        XCTAssertTrue(waitUntil(timeout: 120) { run.standardError.contains("regions/s") || !run.process.isRunning })
+        run.kill(SIGINT)
+        XCTAssertEqual(run.wait(timeout: 60), 130, run.standardError)
+        XCTAssertTrue(run.standardError.contains("interrupted at step"), run.standardError)
         let resume = try Executable.run(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", "1000", "--resume"]))
         XCTAssertEqual(resume.status, 0, resume.standardError)
         XCTAssertEqual(try Data(contentsOf: straight.appendingPathComponent("fusion.safetensors")),

@@ -1,0 +1,169 @@
+import Evaluation
+import Foundation
+import Imaging
+import RegionSpot
+import Tensors
+
+/// The work for one input, run on a job thread: read it, ask the engine, write the outputs
+/// atomically. The output written last (`.regions.json`, `.results.json`) is the mark that the
+/// input is done, so a crash at any moment leaves it either done or untouched.
+enum WatchJob {
+    case image(name: String, stem: String, sidecar: String?)
+    case manifest(name: String, stem: String)
+
+    var name: String {
+        switch self {
+        case let .image(name, _, _), let .manifest(name, _): return name
+        }
+    }
+
+    /// The inputs that move to done/ or failed/ with it.
+    var inputs: [String] {
+        switch self {
+        case let .image(name, _, sidecar): return [name] + (sidecar.map { [$0] } ?? [])
+        case let .manifest(name, _): return [name]
+        }
+    }
+
+    /// The output whose presence means done.
+    static func completionMark(stem: String, manifest: Bool, in outbox: URL) -> URL {
+        outbox.appendingPathComponent(manifest ? "\(stem).results.json" : "\(stem).regions.json")
+    }
+
+    func run(_ options: WatchOptions, engine: any Recognizing) throws {
+        switch self {
+        case let .image(name, stem, sidecar): try Self.recognizeImage(name: name, stem: stem, sidecar: sidecar, options, engine)
+        case let .manifest(name, stem): try Self.recognizeManifest(name: name, stem: stem, options, engine)
+        }
+    }
+
+    // MARK: One image with its sidecar
+
+    private static func recognizeImage(name: String, stem: String, sidecar: String?, _ options: WatchOptions,
+                                       _ engine: any Recognizing) throws {
+        let imageURL = options.inbox.appendingPathComponent(name)
+        guard let sidecar else {
+            throw WatchError.badInput(file: imageURL.path, field: nil, reason: "no sidecar \(stem).boxes.json with its boxes")
+        }
+        let boxes = try BoxesFile(contentsOf: options.inbox.appendingPathComponent(sidecar))
+        guard let vocabulary = boxes.vocabulary ?? options.vocabulary else {
+            throw WatchError.badInput(file: options.inbox.appendingPathComponent(sidecar).path, field: "vocabulary",
+                                      reason: "no vocabulary in the sidecar and none given with --vocab or --vocab-file")
+        }
+        let data = try read(imageURL)
+        let wantMasks = options.masks || options.visualize
+        let recognition = try engine.recognize(RecognitionRequest(
+            image: .encoded(data, source: imageURL.path), boxes: boxes.boxes, boxScores: boxes.scores,
+            vocabulary: vocabulary, topK: options.topK, masks: wantMasks))
+        if options.visualize {
+            let picture = try RGBImage(decoding: data, source: imageURL.path)
+            try Visualization.draw(recognition, vocabulary: vocabulary, on: picture)
+                .write(to: options.outbox.appendingPathComponent("\(stem).png"))
+        }
+        var output = PredictionOutput(image: name, width: recognition.imageWidth, height: recognition.imageHeight,
+                                      recognition: recognition, vocabulary: vocabulary)
+        if !options.masks { output.regions.indices.forEach { output.regions[$0].mask = nil } }
+        try AtomicFile.write(output.json(), to: completionMark(stem: stem, manifest: false, in: options.outbox))
+    }
+
+    // MARK: A manifest: many images, one results file
+
+    /// Images named by `file_name` relative to the inbox (keep them in a subdirectory, which the
+    /// watcher does not watch); boxes from the annotations, or from the results-format file the
+    /// manifest names under `"detections"` (scored boxes: score = box score × class probability).
+    /// Each image's records are kept as it finishes, so a restart resumes where it stopped.
+    private static func recognizeManifest(name: String, stem: String, _ options: WatchOptions, _ engine: any Recognizing) throws {
+        let manifestURL = options.inbox.appendingPathComponent(name)
+        let dataset = try loadDataset(manifestURL)
+        let vocabulary = options.vocabulary ?? dataset.categories.map(\.name)
+        guard vocabulary.count == dataset.categories.count else {
+            throw WatchError.badInput(file: manifestURL.path, field: "categories",
+                                      reason: "--vocab gives \(vocabulary.count) names for \(dataset.categories.count) categories")
+        }
+        let categoryIDs = dataset.categories.map(\.id)
+        let detections = try detectionsFile(named: manifestURL)
+        let annotations = dataset.annotationsByImage()
+        let partial = options.outbox.appendingPathComponent(".regionspot-watch/partial/\(stem)")
+        try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
+
+        var records: [LVISResult] = []
+        var failures: [String] = []
+        for (index, imageID) in dataset.imageIDs.enumerated() {
+            let done = partial.appendingPathComponent("\(imageID).json")
+            if let saved = try? JSONDecoder().decode([LVISResult].self, from: Data(contentsOf: done)) {
+                records += saved
+                continue
+            }
+            do {
+                guard let fileName = dataset.imageFileNames[index] else {
+                    throw WatchError.badInput(file: manifestURL.path, field: "images[\(index)].file_name", reason: "missing")
+                }
+                let boxes: [Box], scores: [Float]?
+                if let detections {
+                    let mine = detections[imageID] ?? []
+                    (boxes, scores) = (mine.map(\.box), mine.map(\.score))
+                } else {
+                    (boxes, scores) = (annotations[index].boxes.map { Box(xywh: $0.map(Float.init)) }, nil)
+                }
+                let imageURL = options.inbox.appendingPathComponent(fileName)
+                let recognition = try engine.recognize(RecognitionRequest(
+                    image: .encoded(try read(imageURL), source: imageURL.path), boxes: boxes, boxScores: scores,
+                    vocabulary: vocabulary, topK: 1, masks: options.masks))
+                let found = Scoring.detections(probabilities: recognition.probabilities, boxScores: scores)
+                let masks = options.masks ? recognition.regions.map { $0.mask.map(CompressedRLE.init)! } : nil
+                let imageRecords = try LVISResults.records(imageID: imageID, detections: found, boxes: boxes,
+                                                           categoryIDs: categoryIDs, masks: masks)
+                try AtomicFile.write(LVISResults.encode(imageRecords), to: done)
+                records += imageRecords
+            } catch {
+                failures.append("image \(imageID): \(error)")
+            }
+        }
+        if !failures.isEmpty {
+            let report = try JSONSerialization.data(withJSONObject: ["file": manifestURL.path, "failed_images": failures],
+                                                    options: [.prettyPrinted, .sortedKeys])
+            try AtomicFile.write(report, to: options.outbox.appendingPathComponent("\(stem).errors.json"))
+        }
+        try AtomicFile.write(LVISResults.encode(records), to: completionMark(stem: stem, manifest: true, in: options.outbox))
+        try? FileManager.default.removeItem(at: partial)
+    }
+
+    private static func loadDataset(_ url: URL) throws -> GroundTruth {
+        do {
+            return try GroundTruth(contentsOf: url.path, format: .lvis, iouType: .bbox)
+        } catch let lvisError {
+            // Not LVIS (no neg_category_ids, …): COCO, else the LVIS reading's complaint.
+            if let coco = try? GroundTruth(contentsOf: url.path, format: .coco, iouType: .bbox) { return coco }
+            throw lvisError
+        }
+    }
+
+    /// The scored boxes of the results-format file a manifest names under `"detections"`, by image id.
+    private static func detectionsFile(named manifest: URL) throws -> [Int: [(box: Box, score: Float)]]? {
+        let root = try JSONSerialization.jsonObject(with: Data(contentsOf: manifest)) as? [String: Any]
+        guard let relative = root?["detections"] else { return nil }
+        guard let relative = relative as? String else {
+            throw WatchError.badInput(file: manifest.path, field: "detections", reason: "expected the path of a results file")
+        }
+        let url = manifest.deletingLastPathComponent().appendingPathComponent(relative)
+        guard let list = try JSONSerialization.jsonObject(with: read(url)) as? [[String: Any]] else {
+            throw WatchError.badInput(file: url.path, field: nil, reason: "expected a JSON list of {image_id, bbox, score}")
+        }
+        var byImage: [Int: [(box: Box, score: Float)]] = [:]
+        for (index, record) in list.enumerated() {
+            guard let image = record["image_id"] as? Int, let bbox = record["bbox"] as? [NSNumber], bbox.count == 4,
+                  let score = record["score"] as? NSNumber,
+                  bbox.allSatisfy({ $0.doubleValue.isFinite }), score.doubleValue.isFinite else {
+                throw WatchError.badInput(file: url.path, field: "[\(index)]", reason: "expected image_id, bbox [x, y, w, h] and score")
+            }
+            byImage[image, default: []].append((Box(xywh: bbox.map(\.floatValue)), score.floatValue))
+        }
+        return byImage
+    }
+
+    private static func read(_ url: URL) throws -> Data {
+        do { return try Data(contentsOf: url) } catch {
+            throw WatchError.badInput(file: url.path, field: nil, reason: "cannot read: \(error.localizedDescription)")
+        }
+    }
+}

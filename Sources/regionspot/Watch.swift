@@ -1,0 +1,79 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import RegionSpot
+import Watch
+
+extension RegionSpotCommand {
+    struct Watch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recognize the images dropped into a directory; results appear in another.",
+            discussion: """
+            An image waits for its sidecar NAME.boxes.json (the format predict --boxes reads, optionally with a \
+            "vocabulary"); an LVIS/COCO JSON manifest recognizes a whole batch (images by file_name relative to INBOX, \
+            best kept in a subdirectory; boxes from its annotations or from the results file it names under \
+            "detections") into one results file for `regionspot eval`. Outputs: OUTBOX/NAME.regions.json (predict's \
+            JSON), OUTBOX/NAME.png with --visualize, OUTBOX/NAME.results.json for a manifest, all written atomically. \
+            Inputs move to INBOX/done/, or after --max-attempts failures to INBOX/failed/ with NAME.error.json. \
+            Each input is done exactly once, across restarts and kill -9. SIGTERM or SIGINT finishes the inputs in \
+            flight and exits.
+            """)
+
+        @Argument(help: "The directory to watch.")
+        var inbox: String
+        @Option(help: "Where results are written.")
+        var out: String
+        @OptionGroup var model: ModelOptions
+        @OptionGroup var threads: ThreadOptions
+        @OptionGroup var cache: CacheOptions
+        @Option(help: "Comma-separated class names, for images whose sidecar has no vocabulary.")
+        var vocab: String?
+        @Option(help: "File of class names, one per line.")
+        var vocabFile: String?
+        @Option(help: "Labels to report per box.")
+        var topK: Int = 5
+        @Flag(help: "Also write each box's mask (COCO compressed RLE).")
+        var masks = false
+        @Flag(help: "Also write NAME.png with the boxes, labels and masks drawn.")
+        var visualize = false
+        @Flag(help: "Leave inputs where they are instead of moving them to done/.")
+        var keepInputs = false
+        @Flag(help: "Process what is in INBOX, then exit (non-zero if anything failed).")
+        var once = false
+        @Option(help: "Tries per input before it goes to failed/.")
+        var maxAttempts = 3
+        @Option(help: "Inputs recognized at the same time.")
+        var jobs = 1
+        @Option(help: "Seconds an image waits for its sidecar.")
+        var sidecarTimeout: Double = 60
+
+        func validate() throws {
+            guard vocab == nil || vocabFile == nil else { throw ValidationError("give at most one of --vocab and --vocab-file") }
+            guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+            guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+            guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+            guard sidecarTimeout > 0 else { throw ValidationError("--sidecar-timeout must be positive") }
+        }
+
+        func run() throws {
+            var options = WatchOptions(inbox: URL(fileURLWithPath: inbox), outbox: URL(fileURLWithPath: out))
+            options.vocabulary = try vocab.map(VocabularyInput.parse(commaSeparated:)) ?? vocabFile.map { try VocabularyInput.read(URL(fileURLWithPath: $0)) }
+            (options.topK, options.masks, options.visualize, options.keepInputs) = (topK, masks, visualize, keepInputs)
+            (options.once, options.maxAttempts, options.jobs, options.sidecarTimeout) = (once, maxAttempts, jobs, sidecarTimeout)
+            let engine = try makeRecognizer(model, threads, cache)
+            let watcher = try Watcher(options: options, engine: engine) { line in
+                FileHandle.standardError.write(Data("\n\(line)\n".utf8))
+            }
+            let signals = [SIGTERM, SIGINT].map { number in
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler { watcher.stop() }
+                source.resume()
+                return source
+            }
+            let summary = try watcher.run(progress: WatchProgress())
+            signals.forEach { $0.cancel() }
+            if summary.failed > 0 { throw ExitCode(1) }
+        }
+    }
+}

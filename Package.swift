@@ -52,16 +52,18 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Generated from Protos/ by Tools/generate-protos.sh; committed, never generated in the build.
         .target(name: "PipelineProtocol", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", .product(name: "Yams", package: "Yams")]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Layers", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
+        // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ.
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "RegionSpot",
+                                                 .product(name: "Yams", package: "Yams")]),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
-            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot",
+            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Pipeline", "PipelineProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -84,9 +86,9 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol"]),
         // Runs the built `regionspot` executable as a real process.
-        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol"]),
     ],
     cxxLanguageStandard: .cxx17
 )

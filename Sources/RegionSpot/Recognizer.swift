@@ -88,6 +88,24 @@ public final class Recognizer: Recognizing {
         }
     }
 
+    /// The same loaded models and class-embedding cache under another thread budget, so that
+    /// stages run side by side in one process (the daemon's workers) each get their own.
+    public func sharing(threads: Int) -> Recognizer {
+        Recognizer(sharing: self, threads: threads)
+    }
+
+    private init(sharing other: Recognizer, threads: Int) {
+        bundle = other.bundle
+        fusion = other.fusion
+        logitScale = other.logitScale
+        clipInputSize = other.clipInputSize
+        clipConfiguration = other.clipConfiguration
+        self.threads = max(1, threads)
+        predictor = other.predictor
+        vision = other.vision
+        classEmbeddingCache = other.classEmbeddingCache
+    }
+
     // MARK: Stages
 
     /// SAM's image encoding of `image`.

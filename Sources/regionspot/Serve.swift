@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import Pipeline
+import PipelineProtocol
+import RegionSpot
+import ZeroMQ
+
+extension RegionSpotCommand {
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the recognition daemon: a ZeroMQ front end for clients, with stage workers in this process or others.",
+            discussion: """
+                Clients send regionspot.v1.Request messages (Protos/regionspot/v1/regionspot.proto) to the bound \
+                endpoint. Prints one line when ready (models loaded, one warm-up recognition run) naming the bound \
+                endpoints. SIGTERM or SIGINT: new requests get UNAVAILABLE, those in flight finish within the grace \
+                period, then the daemon exits 0.
+                """)
+
+        @OptionGroup var model: ModelOptions
+        @OptionGroup var cache: CacheOptions
+        @Option(help: ArgumentHelp("Pipeline file (see Pipelines/*.yaml).",
+                                   discussion: "Default: the built-in Pipelines/local.yaml, everything in this process."))
+        var pipeline: String?
+        @Option(help: "Client endpoint, replacing the pipeline file's frontend.bind (tcp://127.0.0.1:* picks a free port).")
+        var bind: String?
+        @Option(help: "Seconds the requests in flight get to finish after SIGTERM or SIGINT.")
+        var gracePeriod: Double = 30
+
+        func validate() throws {
+            guard gracePeriod >= 0 else { throw ValidationError("--grace-period must be at least 0, got \(gracePeriod)") }
+        }
+
+        func run() throws {
+            let shutdown = ShutdownSignals.catchTermination()
+            var topology = try pipeline.map { try PipelineConfiguration(contentsOf: URL(fileURLWithPath: $0)) } ?? PipelineConfiguration.local()
+            if let bind { topology.frontend.bind = bind }
+            let bundle = try model.bundle()
+            let stages = topology.stages.named.map(\.stage)
+            let recognizer = try Recognizer(bundle: bundle, cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
+                                            threads: stages.map(\.threads).max()!)
+            try warmUp(recognizer)
+            let modelID = try bundle.pipelineModelID()
+            let context = try ZMQContext()
+            let broker = try Broker(settings: .init(configuration: topology, modelID: modelID, version: RegionSpotVersion.string),
+                                    context: context, log: logLine)
+            var workers: [StageWorker] = []
+            for ((stage, settings), bound) in zip(zip(Regionspot_V1_Stage.pipeline, stages), broker.endpoints.stages) {
+                for index in 0..<settings.workers {
+                    let id = "\(ProcessInfo.processInfo.hostName):\(getpid())/\(stage.name).\(index)"
+                    workers.append(StageWorker(settings: .init(stage: stage, endpoint: bound.endpoint, workerID: id, modelID: modelID,
+                                                               heartbeat: topology.heartbeat),
+                                               recognizer: recognizer.sharing(threads: settings.threads), context: context, log: logLine))
+                }
+            }
+            announce("regionspot serve: ready on \(broker.endpoints.description)")
+
+            shutdown.wait()
+            logLine("I: shutting down: draining for up to \(gracePeriod) s")
+            broker.drain(graceMilliseconds: Int(gracePeriod * 1000))
+            _ = broker.wait(timeout: gracePeriod + 5)
+            for worker in workers { worker.stop() }
+        }
+    }
+}
+
+/// One recognition on a small synthetic image, so that the first client does not pay for first-use
+/// costs (allocations, kernel selection, the text encoder's first run).
+func warmUp(_ recognizer: Recognizer) throws {
+    let image = RGBImage(width: 64, height: 48, color: RGB(120, 90, 60))
+    _ = try recognizer.recognize(image: image, boxes: [Box(x0: 8, y0: 8, x1: 40, y1: 32)], vocabulary: ["object"], topK: 1)
+}

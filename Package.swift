@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol"]),
     ],

@@ -88,6 +88,7 @@ caches:
 # (and without `serve --metrics-bind`) none runs.
 # metrics:
 #   bind: 127.0.0.1:9100
+
 """
 
     /// The built-in default topology: everything in one process.

@@ -129,3 +129,8 @@ private func failure(_ yaml: String) -> String? {
     let error = #expect(throws: PipelineConfigurationError.self) { try PipelineConfiguration(contentsOf: missingFile) }
     #expect(error?.description.hasPrefix("Pipelines/no-such-file.yaml: cannot read the file (") == true)
 }
+
+@Test func theBuiltInTopologyIsLocalYAML() throws {
+    #expect(PipelineConfiguration.localYAML == localYAML)
+    #expect(try PipelineConfiguration.local() == PipelineConfiguration(contentsOf: root.appendingPathComponent("Pipelines/local.yaml")))
+}

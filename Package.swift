@@ -74,7 +74,7 @@ let package = Package(
 
         // Tests: one target per library, plus end-to-end tests of the executable, and the
         // helpers they share (tolerance measures).
-        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensors", "Compression"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
@@ -86,9 +86,9 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging", "TestSupport"]),
         // Runs the built `regionspot` executable as a real process.
-        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol", "Pipeline", "RegionSpot"]),
     ],
     cxxLanguageStandard: .cxx17
 )

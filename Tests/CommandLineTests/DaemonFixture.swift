@@ -16,6 +16,8 @@ final class DaemonFixture: @unchecked Sendable {
     /// The client endpoint, and each stage's worker endpoint, from the ready line.
     private(set) var frontend = ""
     private(set) var stageEndpoints: [String: String] = [:]
+    /// The text encoder's cost per class on this build and machine (see `slowVocabulary`).
+    var millisecondsPerClass: Double?
 
     init() throws {
         bundle = try TinyBundle.make()
@@ -77,14 +79,10 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// Asks for readiness until every stage has `workers` live workers, up to `timeout` seconds.
     func waitUntilReady(workers count: UInt32 = 1, timeout: Double = 30) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
+        try waitFor("ready with \(count) workers per stage", timeout: timeout) {
             let reply = try call(.with { $0.readiness = .init() })
-            if reply.readiness.ready && reply.readiness.stages.allSatisfy({ $0.workers >= count }) { return }
-            // Workers register within a heartbeat; ask again soon.
-            _ = try? poll([], timeoutMilliseconds: 50)
+            return reply.readiness.ready && reply.readiness.stages.allSatisfy { $0.workers >= count }
         }
-        throw ProcessFailure("daemon not ready within \(timeout) s")
     }
 
     /// One request and its reply over a fresh REQ socket.
@@ -117,5 +115,73 @@ final class DaemonFixture: @unchecked Sendable {
                 $0.deadlineMs = deadlineMilliseconds
             }
         }
+    }
+}
+
+/// A DEALER client with several requests in flight, each reply matched by its request id.
+final class AsyncClient {
+    let socket: ZMQSocket
+    /// When each request was sent (seconds since 1970), by id.
+    private(set) var sentAt: [String: Double] = [:]
+
+    init(_ fixture: DaemonFixture) throws {
+        socket = try ZMQSocket(context: fixture.context, type: .dealer)
+        try socket.set(.receiveTimeout, 60_000)
+        try socket.connect(fixture.frontend)
+    }
+
+    func send(_ request: Regionspot_V1_Request) throws {
+        sentAt[request.recognize.requestID] = Date().timeIntervalSince1970
+        try socket.send([[], request.serializedBytes()])
+    }
+
+    /// The next reply, with the seconds since its request was sent.
+    func receive() throws -> (reply: Regionspot_V1_RecognizeReply, seconds: Double) {
+        let frames = try socket.receive()
+        guard frames.count == 2, frames[0].isEmpty else { throw ProcessFailure("reply of \(frames.count) frames") }
+        let reply = try Regionspot_V1_Reply(serializedBytes: frames[1]).recognize
+        return (reply, Date().timeIntervalSince1970 - (sentAt[reply.requestID] ?? 0))
+    }
+
+    /// Replies to `count` requests, by id.
+    func receive(_ count: Int) throws -> [String: (reply: Regionspot_V1_RecognizeReply, seconds: Double)] {
+        var replies: [String: (reply: Regionspot_V1_RecognizeReply, seconds: Double)] = [:]
+        for _ in 0..<count {
+            let answer = try receive()
+            replies[answer.reply.requestID] = answer
+        }
+        return replies
+    }
+}
+
+extension DaemonFixture {
+    /// Class names never asked for before, so that embedding them costs the text encoder; `seconds`
+    /// sizes the list from the daemon's own measured cost per class (debug and release builds differ
+    /// by 50×). The first call measures it.
+    func slowVocabulary(seconds: Double) throws -> [String] {
+        if millisecondsPerClass == nil {
+            let probe = try call(recognizeRequest(vocabulary: freshNames(3)))
+            try expectOK(probe.recognize)
+            millisecondsPerClass = max(0.01, probe.recognize.timings.classEmbeddingsMs / 3)
+        }
+        return freshNames(min(480, max(2, Int(seconds * 1000 / millisecondsPerClass!))))
+    }
+
+    /// Asks `condition` (a round trip to the daemon) until it holds, up to `timeout` seconds.
+    func waitFor(_ what: String, timeout: Double = 20, _ condition: () throws -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try condition() { return }
+        }
+        throw ProcessFailure("not \(what) within \(timeout) s")
+    }
+
+    func freshNames(_ count: Int) -> [String] {
+        let tag = UUID().uuidString.prefix(8)
+        return (0..<count).map { "thing \(tag) \($0)" }
+    }
+
+    func expectOK(_ reply: Regionspot_V1_RecognizeReply) throws {
+        guard reply.status.code == .ok else { throw ProcessFailure("\(reply.status.code): \(reply.status.message)") }
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import PipelineProtocol
 import Testing
+import TestSupport
 @testable import Pipeline
 
 /// Every malformed request is refused with the right code and a message naming the field.
@@ -71,27 +72,11 @@ import Testing
     /// A PNG whose header claims 100,000 × 100,000 pixels is refused from the header alone.
     @Test func aDecompressionBombIsRefusedBeforeDecoding() throws {
         var request = try Self.valid()
-        var png = [UInt8](request.image)
-        // IHDR's width and height are bytes 16-23, its CRC (which the probe checks) bytes 29-32.
-        withUnsafeBytes(of: UInt32(100_000).bigEndian) { png.replaceSubrange(16..<20, with: $0) }
-        withUnsafeBytes(of: UInt32(100_000).bigEndian) { png.replaceSubrange(20..<24, with: $0) }
-        let crc = crc32(png[12..<29])
-        withUnsafeBytes(of: crc.bigEndian) { png.replaceSubrange(29..<33, with: $0) }
-        request.image = Data(png)
+        request.image = DecompressionBomb.png(from: request.image)
         guard case .failure(let refusal) = RequestValidation.decode(request, maxPixels: Self.limits.maxImagePixels) else {
             Issue.record("a bomb was decoded")
             return
         }
         #expect(refusal.code == .invalidArgument && refusal.message.contains("decompression bomb"), "\(refusal.message)")
     }
-}
-
-/// CRC-32 as PNG chunks use it.
-func crc32(_ bytes: some Collection<UInt8>) -> UInt32 {
-    var crc: UInt32 = 0xFFFF_FFFF
-    for byte in bytes {
-        crc ^= UInt32(byte)
-        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-    }
-    return ~crc
 }

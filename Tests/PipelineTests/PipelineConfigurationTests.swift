@@ -134,3 +134,9 @@ private func failure(_ yaml: String) -> String? {
     #expect(PipelineConfiguration.localYAML == localYAML)
     #expect(try PipelineConfiguration.local() == PipelineConfiguration(contentsOf: root.appendingPathComponent("Pipelines/local.yaml")))
 }
+
+@Test func wildcardPortsMayRepeat() throws {
+    let yaml = localYAML.replacingOccurrences(of: "tcp://127.0.0.1:5555", with: "tcp://127.0.0.1:*")
+        .replacingOccurrences(of: "inproc://regionspot.fuse", with: "tcp://127.0.0.1:*")
+    #expect(try PipelineConfiguration(yaml: yaml, file: "wildcards.yaml").stages.fuse.endpoint == "tcp://127.0.0.1:*")
+}

@@ -6,9 +6,9 @@ import ZeroMQ
 
 extension ServeTests {
     /// The labels and scores `predict` gives the fixture request, box by box.
-    static func predicted(_ fixture: DaemonFixture) throws -> [[PredictTests.Output.Region.Label]] {
+    static func predicted(_ fixture: DaemonFixture, topK: Int = 3) throws -> [[PredictTests.Output.Region.Label]] {
         let result = try Executable.run(["predict", "--model", fixture.bundle.path, "--threads", "1", "--no-disk-cache", TinyBundle.image.path,
-                                         "--boxes", fixture.boxes, "--vocab", fixture.vocabulary.joined(separator: ","), "--top-k", "3"])
+                                         "--boxes", fixture.boxes, "--vocab", fixture.vocabulary.joined(separator: ","), "--top-k", "\(topK)"])
         try #require(result.status == 0, "\(result.standardError)")
         return try JSONDecoder().decode(PredictTests.Output.self, from: Data(result.standardOutput.utf8)).regions.map(\.labels)
     }

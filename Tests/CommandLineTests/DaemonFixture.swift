@@ -33,9 +33,11 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// A pipeline file: one worker per stage in process unless `remote`, all on one compute thread
     /// (as `predict --threads 1`, so results are bit for bit the same).
-    func pipeline(queueLimit: Int = 64, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, remote: [String] = []) throws -> String {
+    /// `endpoints` fixes the frontend's and remote stages' endpoints (by stage name, "frontend").
+    func pipeline(queueLimit: Int = 64, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, remote: [String] = [],
+                  endpoints: [String: String] = [:]) throws -> String {
         var lines = [
-            "frontend:", "  bind: tcp://127.0.0.1:*", "  default_deadline_ms: 30000",
+            "frontend:", "  bind: \(endpoints["frontend"] ?? "tcp://127.0.0.1:*")", "  default_deadline_ms: 30000",
             "heartbeat:", "  interval_ms: \(heartbeatMilliseconds)", "  liveness: \(liveness)",
             "limits:", "  max_message_size: 1MiB", "  max_image_pixels: 1000000", "  max_boxes: 100", "  max_classes: 500",
             "stages:",
@@ -43,7 +45,7 @@ final class DaemonFixture: @unchecked Sendable {
         for name in ["localize", "semantic", "fuse"] {
             let isRemote = remote.contains(name)
             lines += ["  \(name):", "    workers: \(isRemote ? 0 : 1)", "    threads: 1",
-                      "    endpoint: \(isRemote ? "tcp://127.0.0.1:*" : "inproc://test.\(name)")", "    queue_limit: \(queueLimit)"]
+                      "    endpoint: \(isRemote ? endpoints[name] ?? "tcp://127.0.0.1:*" : "inproc://test.\(name)")", "    queue_limit: \(queueLimit)"]
         }
         lines += ["caches:", "  image_embeddings: 0", "  class_embeddings: 16MiB", ""]
         let url = directory.appendingPathComponent("pipeline-\(UUID().uuidString).yaml")
@@ -51,8 +53,9 @@ final class DaemonFixture: @unchecked Sendable {
         return url.path
     }
 
-    /// Starts `regionspot serve` and waits for its ready line.
+    /// Starts `regionspot serve` (in place of one that ran before) and waits for its ready line.
     func serve(pipeline: String, extra: [String] = []) throws {
+        daemon = nil
         let process = try RunningProcess(["serve", "--model", bundle.path, "--pipeline", pipeline, "--no-disk-cache"] + extra)
         daemon = process
         let line = try process.line(containing: "ready on")

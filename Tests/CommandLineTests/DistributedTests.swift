@@ -81,3 +81,41 @@ final class Failures: @unchecked Sendable {
     var all: [String] { lock.withLock { messages } }
     func add(_ message: String) { lock.withLock { messages.append(message) } }
 }
+
+extension ServeTests {
+    /// kill -9 of the broker while a client waits: started again on the same ports, it gets its
+    /// workers back (they reconnect when it falls silent) and the client's retries get the answer.
+    @Test func workersAndClientsSurviveABrokerRestart() throws {
+        let fixture = try DaemonFixture()
+        let heartbeat = 200
+        let stages = ["localize", "semantic", "fuse"]
+        try fixture.serve(pipeline: fixture.pipeline(heartbeatMilliseconds: heartbeat, remote: stages))
+        for stage in stages { try fixture.startWorker(stage, heartbeatMilliseconds: heartbeat) }
+        try fixture.waitUntilReady()
+        let expected = try Self.predicted(fixture)
+        let endpoints = fixture.stageEndpoints.merging(["frontend": fixture.frontend]) { $1 }
+
+        fixture.daemon!.signal(SIGKILL)
+        #expect(fixture.daemon!.exitStatus(within: 10) != nil)
+        let request = try fixture.recognizeRequest()
+        let answer = Failures()
+        let finished = DispatchSemaphore(value: 0)
+        let frontend = fixture.frontend
+        Thread {
+            defer { finished.signal() }
+            do {
+                let client = try PipelineClient(endpoint: frontend, timeoutMilliseconds: 2000, retries: 15)
+                let reply = try client.call(request)
+                answer.add(reply.recognize.status.code == .ok && Self.labels(reply.recognize) == expected ? "ok" : "\(reply.recognize.status)")
+            } catch {
+                answer.add("\(error)")
+            }
+        }.start()
+        let restart = Date()
+        try fixture.serve(pipeline: fixture.pipeline(heartbeatMilliseconds: heartbeat, remote: stages, endpoints: endpoints))
+        try fixture.waitUntilReady()
+        finished.wait()
+        print("broker restart: workers back and the waiting client answered \(String(format: "%.1f", Date().timeIntervalSince(restart))) s after the restart began")
+        #expect(answer.all == ["ok"])
+    }
+}

@@ -45,7 +45,8 @@ extension ServeTests {
         for request in slow { #expect(replies[request.recognize.requestID]?.reply.status.code == .ok) }
     }
 
-    /// With room for two waiting items, a burst behind a slow request is partly refused at once.
+    /// With room for two waiting items per stage, a burst behind a slow request is partly refused at
+    /// once (requests still decoding count against the queues they are about to join).
     @Test func aFullQueueRefusesAtOnce() throws {
         let fixture = try DaemonFixture()
         try fixture.serve(pipeline: fixture.pipeline(queueLimit: 2))
@@ -60,7 +61,7 @@ extension ServeTests {
         print("queue limit 2: \(refused.count) of 7 refused, after at most \(Int((refused.map(\.seconds).max() ?? 0) * 1000)) ms")
         #expect(refused.count >= 1 && codes.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
         #expect(refused.allSatisfy { $0.seconds < 0.5 && $0.reply.status.message.contains("queue full") })
-        #expect(codes.filter { $0 == .ok }.count >= 3)
+        #expect(codes.filter { $0 == .ok }.count >= 2)
     }
 
     /// SIGTERM: requests in flight are answered, new ones get UNAVAILABLE, and the daemon exits 0.

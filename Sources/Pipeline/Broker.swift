@@ -25,7 +25,7 @@ public final class Broker: Sendable {
     static let latencySamples = 1024
 
     /// The endpoints bound, with real ports in place of `*`.
-    public struct Endpoints: Sendable {
+    public struct Endpoints: Sendable, CustomStringConvertible {
         public let frontend: String
         public let stages: [(stage: Regionspot_V1_Stage, endpoint: String)]
 
@@ -292,7 +292,7 @@ private final class BrokerLoop {
             replyError(to: envelope, requestID: "", status: Regionspot_V1_Status(.invalidArgument, "request: not a serialised regionspot.v1.Request (\(error))"))
             return
         }
-        var answer = Regionspot_V1_Reply()
+        var answer = Regionspot_V1_Reply(), code = Regionspot_V1_Code.ok
         switch request.kind {
         case .recognize(let recognize)?:
             handleRecognize(recognize, envelope: envelope)
@@ -310,21 +310,17 @@ private final class BrokerLoop {
         case .stats(let stats)?:
             answer.stats = statsReply(stats.requestID)
         case .registerVocabulary(let register)?:
+            code = .unimplemented
             answer.registerVocabulary = .with {
                 $0.requestID = register.requestID
-                $0.status = Regionspot_V1_Status(.unimplemented, "register_vocabulary: this daemon keeps no registered vocabularies; send `vocabulary` with each request")
+                $0.status = Regionspot_V1_Status(code, "register_vocabulary: this daemon keeps no registered vocabularies; send `vocabulary` with each request")
             }
         case nil:
             replyError(to: envelope, requestID: "", status: Regionspot_V1_Status(.invalidArgument,
                 "request: no kind set (expected recognize, health, readiness, stats or register_vocabulary)"))
             return
         }
-        send(answer, to: envelope, code: request.kind.map(code(of:)) ?? .ok)
-    }
-
-    func code(of kind: Regionspot_V1_Request.OneOf_Kind) -> Regionspot_V1_Code {
-        if case .registerVocabulary = kind { return .unimplemented }
-        return .ok
+        send(answer, to: envelope, code: code)
     }
 
     func handleRecognize(_ request: Regionspot_V1_RecognizeRequest, envelope: [[UInt8]]) {
@@ -408,6 +404,8 @@ private final class BrokerLoop {
                 stages[stage]!.register(address: address, name: ready.workerID, credit: Int(ready.credit), now: now)
             }
         case .heartbeat?:
+            // Credit is counted here (items sent less results back); the worker's own count in the
+            // heartbeat only restates it.
             if !stages[stage]!.heard(from: address, now: now) {
                 refuse(address, on: socket, stage: stage, reason: "unknown worker: send Ready first")
             }
@@ -560,21 +558,11 @@ private final class BrokerLoop {
     }
 
     func replyRecognize(to envelope: [[UInt8]], requestID: String, status: Regionspot_V1_Status) {
-        var message = Regionspot_V1_Reply()
-        message.recognize = .with {
-            $0.requestID = requestID
-            $0.status = status
-        }
-        send(message, to: envelope, code: status.code)
+        send(.with { $0.recognize = .with { $0.requestID = requestID; $0.status = status } }, to: envelope, code: status.code)
     }
 
     func replyError(to envelope: [[UInt8]], requestID: String, status: Regionspot_V1_Status) {
-        var message = Regionspot_V1_Reply()
-        message.error = .with {
-            $0.requestID = requestID
-            $0.status = status
-        }
-        send(message, to: envelope, code: status.code)
+        send(.with { $0.error = .with { $0.requestID = requestID; $0.status = status } }, to: envelope, code: status.code)
     }
 
     /// Sends without ever blocking: a reply to a client that has gone, or that does not read

@@ -23,7 +23,7 @@ struct StageComputation: Sendable {
             case (.localize, .localize(let task)?): result.localize = try localize(task, timings: &result.timings)
             case (.semantic, .semantic(let task)?): result.semantic = try semantic(task, timings: &result.timings)
             case (.fuse, .fuse(let task)?): result.fuse = try fuse(task, timings: &result.timings)
-            default: throw RequestRefusal(.invalidArgument, "task: this is a \(stage.name) worker, the item holds \(item.task.map { "\($0)".prefix(40) } ?? "no task")")
+            default: throw RequestRefusal(.invalidArgument, "task: this is a \(stage.name) worker, the item holds \(Self.kind(of: item.task))")
             }
             result.status = Regionspot_V1_Status(.ok)
         } catch let refusal as RequestRefusal {
@@ -33,6 +33,15 @@ struct StageComputation: Sendable {
         }
         result.timings.computeMs = milliseconds(since: start)
         return result
+    }
+
+    static func kind(of task: Regionspot_V1_WorkItem.OneOf_Task?) -> String {
+        switch task {
+        case .localize?: "a localize task"
+        case .semantic?: "a semantic task"
+        case .fuse?: "a fuse task"
+        case nil: "no task"
+        }
     }
 
     private func localize(_ task: Regionspot_V1_LocalizeTask, timings: inout Regionspot_V1_WorkTimings) throws -> Regionspot_V1_LocalizeResult {

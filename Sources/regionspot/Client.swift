@@ -17,16 +17,7 @@ extension RegionSpotCommand {
         var connect: String
         @Argument(help: "The image (JPEG, PNG, WebP, BMP), sent as it is.")
         var image: String?
-        @Option(help: "JSON file of boxes [x0, y0, x1, y1] in image pixels, optionally with detector scores.")
-        var boxes: String?
-        @Option(help: "Comma-separated class names.")
-        var vocab: String?
-        @Option(help: "File of class names, one per line.")
-        var vocabFile: String?
-        @Option(help: "Labels to report per box.")
-        var topK: Int = 5
-        @Flag(help: "Also output each box's SAM mask (COCO compressed RLE).")
-        var masks = false
+        @OptionGroup var recognition: RecognitionOptions
         @Option(help: "Milliseconds to wait for each attempt's reply; also the request's deadline at the daemon.")
         var timeoutMs: Int = 30_000
         @Option(help: "Attempts after the first when no reply comes.")
@@ -39,9 +30,7 @@ extension RegionSpotCommand {
             guard retries >= 0 else { throw ValidationError("--retries must be at least 0, got \(retries)") }
             if health { return }
             guard image != nil else { throw ValidationError("give an IMAGE (or --health)") }
-            guard boxes != nil else { throw ValidationError("give --boxes") }
-            guard (vocab == nil) != (vocabFile == nil) else { throw ValidationError("give exactly one of --vocab and --vocab-file") }
-            guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+            try recognition.check()
         }
 
         func run() throws {
@@ -50,15 +39,15 @@ extension RegionSpotCommand {
                 try printHealth(client)
                 return
             }
-            let vocabulary = try vocab.map(VocabularyInput.parse(commaSeparated:)) ?? VocabularyInput.read(URL(fileURLWithPath: vocabFile!))
-            let request = try BoxesFile(contentsOf: URL(fileURLWithPath: boxes!))
+            let vocabulary = try recognition.vocabulary()
+            let request = try recognition.boxesFile()
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: image!)) } catch {
                 throw ValidationError("\(image!): cannot read: \(error.localizedDescription)")
             }
             let result = try client.recognize(
                 RecognitionRequest(image: .encoded(data, source: image!), boxes: request.boxes, boxScores: request.scores,
-                                   vocabulary: vocabulary, topK: topK, masks: masks),
+                                   vocabulary: vocabulary, topK: recognition.topK, masks: recognition.masks),
                 deadlineMilliseconds: timeoutMs)
             let output = PredictionOutput(image: image!, width: result.imageWidth, height: result.imageHeight, recognition: result,
                                           vocabulary: vocabulary)

@@ -79,6 +79,9 @@ public final class PipelineClient: Recognizing {
         envelope.recognize = message
         let reply = try call(envelope)
         guard case .recognize(let answer)? = reply.kind else { throw Self.unexpected(reply) }
+        guard answer.requestID == message.requestID else {
+            throw PipelineClientError.malformedReply("the reply is for request '\(answer.requestID)', not '\(message.requestID)'")
+        }
         guard answer.status.code == .ok else { throw PipelineClientError.status(answer.status.code, answer.status.message) }
         guard answer.regions.count == request.boxes.count else {
             throw PipelineClientError.malformedReply("\(answer.regions.count) regions for \(request.boxes.count) boxes")

@@ -8,8 +8,9 @@ import TestSupport
 
 extension ServeTests {
     /// Broker and every stage as separate processes over tcp. While 8 clients send 100 requests,
-    /// one localize worker is killed (kill -9) and another started; later the last original one
-    /// is killed, leaving only the new one. Every request is answered, with predict's labels.
+    /// one of two localize workers is killed (kill -9) mid-stream and another started; before the
+    /// second half of the stream the other original one is killed too, leaving only the new one.
+    /// Every request is answered, with predict's labels.
     @Test func killingWorkersMidStreamLosesNoRequest() throws {
         let fixture = try DaemonFixture()
         let heartbeat = 200
@@ -25,6 +26,7 @@ extension ServeTests {
         }, boxScores: request.boxes.map(\.score), vocabulary: fixture.vocabulary, topK: 3)
         let total = 100, clients = 8
         let answered = Counter(), failures = Failures()
+        let secondHalf = DispatchSemaphore(value: 0)  // each client waits here before its first request ≥ 50
         let start = Date()
         let group = DispatchGroup()
         for client in 0..<clients {
@@ -32,7 +34,12 @@ extension ServeTests {
             Thread {
                 defer { group.leave() }
                 guard let pipeline = try? PipelineClient(endpoint: fixture.frontend, timeoutMilliseconds: 20_000, retries: 2) else { return }
+                var waited = false
                 for index in stride(from: client, to: total, by: clients) {
+                    if index >= total / 2 && !waited {
+                        secondHalf.wait()
+                        waited = true
+                    }
                     do {
                         let result = try pipeline.recognize(recognition)
                         let labels = result.regions.map { region in
@@ -58,8 +65,9 @@ extension ServeTests {
         try fixture.waitFor("the killed worker dead and the new one registered") {
             try fixture.call(.with { $0.readiness = .init() }).readiness.stages[0].workers == 2 && localize[0].exitStatus(within: 0) != nil
         }
-        try waitForAnswers(60)
+        try waitForAnswers(total / 2)
         localize[1].signal(SIGKILL)
+        for _ in 0..<clients { secondHalf.signal() }
         group.wait()
         let stats = try fixture.call(.with { $0.stats = .init() }).stats
         print("distributed: \(answered.value) of \(total) answered in \(String(format: "%.1f", Date().timeIntervalSince(start))) s, "

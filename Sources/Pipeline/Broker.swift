@@ -52,7 +52,8 @@ public final class Broker: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     public let endpoints: Endpoints
 
-    /// Binds every socket and starts the loop; throws if a bind fails.
+    /// Binds every socket and starts the loop (before the models load, so that health is answered
+    /// meanwhile); throws if a bind fails.
     public init(settings: Settings, context: ZMQContext, clock: any PipelineClock = SystemClock(),
                 log: @escaping @Sendable (String) -> Void) throws {
         self.context = context
@@ -78,6 +79,13 @@ public final class Broker: Sendable {
         thread.start()
         started.wait()
         endpoints = try outcome.withLock { $0! }.get()
+    }
+
+    /// From any thread: the models are loaded and warmed up. Until then the broker answers health
+    /// and says it is not ready; recognition requests wait for workers as they would for any stage
+    /// without one.
+    public func markWarmedUp() {
+        send(control: "warm")
     }
 
     /// From any thread: refuse new requests (UNAVAILABLE), let those in flight finish for up to
@@ -117,6 +125,8 @@ final class BrokerLoop {
     var stages: [Regionspot_V1_Stage: StageQueue] = [:]
     var nextItem: UInt64 = 0
     var heartbeatAt: Milliseconds
+    /// Set by `markWarmedUp`: until then readiness says "warming up".
+    var warmedUp = false
     /// Set by `drain`: the time by which everything must be answered.
     var drainDeadline: Milliseconds?
     let startedAt: Milliseconds
@@ -203,17 +213,26 @@ final class BrokerLoop {
                 receive(from: wake) { _ in }
                 for outcome in decoder.takeOutcomes() { handleDecoded(outcome) }
             }
-            if ready[ready.count - 1].contains(.readable), let message = try? control.tryReceive(),
-               let words = message.first.map({ String(decoding: $0, as: UTF8.self).split(separator: " ") }),
-               words.first == "drain", drainDeadline == nil {
-                drainDeadline = clock.now() + (words.count > 1 ? Milliseconds(words[1]) ?? 0 : 0)
-                log("I: draining: \(requests.count) requests in flight, new ones refused")
-            }
+            if ready[ready.count - 1].contains(.readable) { receive(from: control, handle: handleControl) }
             timedDuties()
             if let drainDeadline, requests.count == 0 || clock.now() >= drainDeadline {
                 finishDraining()
                 break
             }
+        }
+    }
+
+    /// "warm" (the models are ready) or "drain MILLISECONDS", from `Broker`'s methods.
+    func handleControl(_ frames: [[UInt8]]) {
+        let words = String(decoding: frames.first ?? [], as: UTF8.self).split(separator: " ")
+        switch words.first {
+        case "warm":
+            warmedUp = true
+        case "drain" where drainDeadline == nil:
+            drainDeadline = clock.now() + (words.count > 1 ? Milliseconds(words[1]) ?? 0 : 0)
+            log("I: draining: \(requests.count) requests in flight, new ones refused")
+        default:
+            break
         }
     }
 

@@ -67,8 +67,9 @@ extension BrokerLoop {
         reply.requestID = requestID
         reply.status = Regionspot_V1_Status(.ok)
         let missing = Regionspot_V1_Stage.pipeline.filter { stages[$0]!.liveWorkers == 0 }
-        reply.ready = drainDeadline == nil && missing.isEmpty
-        reply.reason = drainDeadline != nil ? "draining" : missing.map { "no live \($0.name) worker" }.joined(separator: ", ")
+        reply.ready = warmedUp && drainDeadline == nil && missing.isEmpty
+        reply.reason = drainDeadline != nil ? "draining" : !warmedUp ? "warming up"
+            : missing.map { "no live \($0.name) worker" }.joined(separator: ", ")
         reply.stages = Regionspot_V1_Stage.pipeline.map { stage in
             let queue = stages[stage]!
             return .with {

@@ -36,14 +36,15 @@ extension RegionSpotCommand {
             var topology = try pipeline.map { try PipelineConfiguration(contentsOf: URL(fileURLWithPath: $0)) } ?? PipelineConfiguration.local()
             if let bind { topology.frontend.bind = bind }
             let bundle = try model.bundle()
+            let modelID = try bundle.pipelineModelID()
+            let context = try ZMQContext()
+            // Bound first: health is answered while the models load, and a taken port fails at once.
+            let broker = try Broker(settings: .init(configuration: topology, modelID: modelID, version: RegionSpotVersion.string),
+                                    context: context, log: logLine)
             let stages = topology.stages.named.map(\.stage)
             let recognizer = try Recognizer(bundle: bundle, cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
                                             threads: stages.map(\.threads).max()!)
             try warmUp(recognizer)
-            let modelID = try bundle.pipelineModelID()
-            let context = try ZMQContext()
-            let broker = try Broker(settings: .init(configuration: topology, modelID: modelID, version: RegionSpotVersion.string),
-                                    context: context, log: logLine)
             var workers: [StageWorker] = []
             for ((stage, settings), bound) in zip(zip(Regionspot_V1_Stage.pipeline, stages), broker.endpoints.stages) {
                 for index in 0..<settings.workers {
@@ -53,6 +54,7 @@ extension RegionSpotCommand {
                                                recognizer: recognizer.sharing(threads: settings.threads), context: context, log: logLine))
                 }
             }
+            broker.markWarmedUp()
             announce("regionspot serve: ready on \(broker.endpoints.description)")
 
             shutdown.wait()

@@ -127,3 +127,23 @@ extension ServeTests {
         #expect(answer.all == ["ok"])
     }
 }
+
+extension ServeTests {
+    /// SIGTERM stops a worker with exit status 0, and its `Disconnect` makes the broker forget it
+    /// at once rather than after its liveness (3 s here).
+    @Test func aWorkerStoppedBySigtermLeavesAtOnce() throws {
+        let fixture = try DaemonFixture()
+        try fixture.serve(pipeline: fixture.pipeline(remote: ["fuse"]))
+        let worker = try fixture.startWorker("fuse")
+        try fixture.waitUntilReady()
+        worker.signal(SIGTERM)
+        let stopped = Date()
+        try fixture.waitFor("the fuse worker forgotten", timeout: 2.5) {
+            try fixture.call(.with { $0.readiness = .init() }).readiness.stages[2].workers == 0
+        }
+        print("worker SIGTERM: forgotten by the broker after \(Int(Date().timeIntervalSince(stopped) * 1000)) ms")
+        #expect(worker.exitStatus(within: 10) == 0, "\(worker.standardError)")
+        let readiness = try fixture.call(.with { $0.readiness = .init() }).readiness
+        #expect(!readiness.ready && readiness.reason == "no live fuse worker")
+    }
+}

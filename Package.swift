@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
         // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ.
-        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "RegionSpot",
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "RegionSpot",
                                                  .product(name: "Yams", package: "Yams")]),
 
         // The thin executable and the benchmarks.

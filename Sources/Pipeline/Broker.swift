@@ -459,7 +459,8 @@ final class BrokerLoop {
         guard result.status.code == .ok else {
             _ = requests.remove(entry.key)
             dropItems(of: entry)
-            reply(to: entry, status: Regionspot_V1_Status(result.status.code, "\(stage.name): \(result.status.message)"))
+            // A worker's refusal names the field at fault; its other failures name the stage.
+            reply(to: entry, status: result.status)
             return
         }
         let t = result.timings

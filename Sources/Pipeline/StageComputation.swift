@@ -1,3 +1,4 @@
+import CLIP
 import Foundation
 import Imaging
 import PipelineProtocol
@@ -15,7 +16,7 @@ struct StageComputation: Sendable {
         var result = Regionspot_V1_WorkResult()
         (result.requestID, result.itemID, result.attempt) = (item.requestID, item.itemID, item.attempt)
         if item.deadlineUnixMs > 0 && unixNow > item.deadlineUnixMs {
-            result.status = Regionspot_V1_Status(.deadlineExceeded, "\(stage.name): the item's deadline passed before it was computed")
+            result.status = Regionspot_V1_Status(.deadlineExceeded, "deadline_ms: passed before the \(stage.name) stage could start")
             return result
         }
         do {
@@ -72,7 +73,12 @@ struct StageComputation: Sendable {
                 throw RequestRefusal(.invalidArgument, "vocabulary.templates: this worker embeds classes with its bundle's templates only")
             }
             let start = DispatchTime.now()
-            let lookup = try recognizer.classEmbeddingLookup(task.vocabulary.classNames)
+            let lookup: (embeddings: Tensor, cached: Bool)
+            do {
+                lookup = try recognizer.classEmbeddingLookup(task.vocabulary.classNames)
+            } catch CLIPError.badInput(let reason) {
+                throw RequestRefusal(.invalidArgument, "vocabulary: \(reason)")  // a name too long for CLIP's context
+            }
             timings.classEmbeddingsMs = milliseconds(since: start)
             timings.classEmbeddingsCacheHit = lookup.cached
             tensors["class_embeddings"] = lookup.embeddings

@@ -17,7 +17,7 @@ extension ServeTests {
         reply.regions.map { $0.labels.map { .init(name: $0.name, index: Int($0.index), score: $0.score) } }
     }
 
-    /// 1,000 malformed messages of 17 kinds, with a valid request after every 20: each malformed
+    /// 1,000 malformed messages of 18 kinds, with a valid request after every 20: each malformed
     /// one gets its code, each valid one predict's answer; the daemon lives on, its memory flat.
     @Test func malformedMessagesAreAnsweredAndChangeNothing() throws {
         let fixture = try DaemonFixture()
@@ -52,6 +52,8 @@ extension ServeTests {
             ("box outside the image", [try edited { $0.boxes[0].x1 = 81 }], .invalidArgument, "boxes[0]:"),
             ("empty vocabulary", [try edited { $0.vocabulary = [] }], .invalidArgument, "vocabulary: empty"),
             ("oversized vocabulary", [try edited { $0.vocabulary = (0..<501).map { "c\($0)" } }], .invalidArgument, "vocabulary: 501"),
+            ("class name too long for CLIP", [try edited { $0.vocabulary = ["cat", String(repeating: "very ", count: 80) + "long"] }],
+             .invalidArgument, "vocabulary: class \"very"),
             ("unknown vocabulary name", [try edited { $0.vocabulary = []; $0.vocabularyName = "lvis" }], .notFound, "vocabulary_name:"),
         ]
         let socket = try ZMQSocket(context: fixture.context, type: .dealer)

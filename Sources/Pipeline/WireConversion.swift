@@ -40,7 +40,8 @@ extension Regionspot_V1_RawImage {
 extension RGBImage {
     /// A decoded image from another process, whose sizes are checked against its bytes.
     init(_ raw: Regionspot_V1_RawImage) throws(RequestRefusal) {
-        let (width, height) = (Int(raw.width), Int(raw.height))  // each below 2³², so the product fits
+        let (width, height) = (Int(raw.width), Int(raw.height))
+        // Divided first, so that the product below cannot overflow.
         guard width > 0, height > 0, raw.rgb.count / 3 / width == height, raw.rgb.count == width * height * 3 else {
             throw RequestRefusal(.invalidArgument, "image: \(raw.rgb.count) bytes do not hold \(width)×\(height) RGB pixels")
         }

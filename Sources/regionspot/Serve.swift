@@ -43,7 +43,7 @@ extension RegionSpotCommand {
                                     context: context, log: logLine)
             let stages = topology.stages.named.map(\.stage)
             let recognizer = try Recognizer(bundle: bundle, cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
-                                            threads: stages.map(\.threads).max()!)
+                                            threads: stages.map(\.threads).max()!, classEmbeddingBytes: topology.caches.classEmbeddingBytes)
             try warmUp(recognizer)
             var workers: [StageWorker] = []
             for ((stage, settings), bound) in zip(zip(Regionspot_V1_Stage.pipeline, stages), broker.endpoints.stages) {

@@ -35,7 +35,7 @@ final class DaemonFixture: @unchecked Sendable {
     /// (as `predict --threads 1`, so results are bit for bit the same).
     /// `endpoints` fixes the frontend's and remote stages' endpoints (by stage name, "frontend").
     func pipeline(queueLimit: Int = 64, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, remote: [String] = [],
-                  endpoints: [String: String] = [:]) throws -> String {
+                  endpoints: [String: String] = [:], classEmbeddings: String = "16MiB") throws -> String {
         var lines = [
             "frontend:", "  bind: \(endpoints["frontend"] ?? "tcp://127.0.0.1:*")", "  default_deadline_ms: 30000",
             "heartbeat:", "  interval_ms: \(heartbeatMilliseconds)", "  liveness: \(liveness)",
@@ -47,7 +47,7 @@ final class DaemonFixture: @unchecked Sendable {
             lines += ["  \(name):", "    workers: \(isRemote ? 0 : 1)", "    threads: 1",
                       "    endpoint: \(isRemote ? endpoints[name] ?? "tcp://127.0.0.1:*" : "inproc://test.\(name)")", "    queue_limit: \(queueLimit)"]
         }
-        lines += ["caches:", "  image_embeddings: 0", "  class_embeddings: 16MiB", ""]
+        lines += ["caches:", "  image_embeddings: 0", "  class_embeddings: \(classEmbeddings)", ""]
         let url = directory.appendingPathComponent("pipeline-\(UUID().uuidString).yaml")
         try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
         return url.path

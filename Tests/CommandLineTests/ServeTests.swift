@@ -82,3 +82,16 @@ extension ServeTests {
         #expect(fixture.daemon!.exitStatus(within: 10) == 0, "\(fixture.daemon!.standardError)")
     }
 }
+
+extension ServeTests {
+    /// The pipeline file's class-embedding cache size is the daemon's: 0 keeps none.
+    @Test(arguments: [("16MiB", true), ("0", false)])
+    func theClassEmbeddingCacheIsThePipelineFiles(size: String, hit: Bool) throws {
+        let fixture = try DaemonFixture()
+        try fixture.serve(pipeline: fixture.pipeline(classEmbeddings: size))
+        try fixture.expectOK(fixture.call(fixture.recognizeRequest()).recognize)
+        let again = try fixture.call(fixture.recognizeRequest()).recognize
+        try fixture.expectOK(again)
+        #expect(again.timings.classEmbeddingsCacheHit == hit)
+    }
+}

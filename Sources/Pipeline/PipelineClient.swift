@@ -51,11 +51,12 @@ public final class PipelineClient: Recognizing {
     public let retries: Int
     private let context: ZMQContext
 
-    public init(endpoint: String, timeoutMilliseconds: Int = 30_000, retries: Int = 2) throws {
+    /// `context` is needed for an inproc endpoint (the daemon's own); by default the client has its own.
+    public init(endpoint: String, context: ZMQContext? = nil, timeoutMilliseconds: Int = 30_000, retries: Int = 2) throws {
         self.endpoint = endpoint
         self.timeoutMilliseconds = timeoutMilliseconds
         self.retries = retries
-        context = try ZMQContext()
+        self.context = try context ?? ZMQContext()
     }
 
     public func recognize(_ request: RecognitionRequest) throws -> Recognition {

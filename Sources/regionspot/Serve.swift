@@ -44,7 +44,6 @@ extension RegionSpotCommand {
             let stages = topology.stages.named.map(\.stage)
             let recognizer = try Recognizer(bundle: bundle, cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
                                             threads: stages.map(\.threads).max()!, classEmbeddingBytes: topology.caches.classEmbeddingBytes)
-            try warmUp(recognizer)
             var workers: [StageWorker] = []
             for ((stage, settings), bound) in zip(zip(Regionspot_V1_Stage.pipeline, stages), broker.endpoints.stages) {
                 for index in 0..<settings.workers {
@@ -53,6 +52,13 @@ extension RegionSpotCommand {
                                                                heartbeat: topology.heartbeat),
                                                recognizer: recognizer.sharing(threads: settings.threads), context: context, log: logLine))
                 }
+            }
+            if stages.allSatisfy({ $0.workers > 0 }) {
+                // Through the whole pipeline, so that the ready line means it answers.
+                _ = try PipelineClient(endpoint: broker.endpoints.frontend, context: context, timeoutMilliseconds: 120_000, retries: 0)
+                    .recognize(warmUpRequest())
+            } else {
+                _ = try recognizer.recognize(warmUpRequest())  // this process's workers; remote ones warm themselves
             }
             broker.markWarmedUp()
             announce("regionspot serve: ready on \(broker.endpoints.description)")
@@ -66,9 +72,9 @@ extension RegionSpotCommand {
     }
 }
 
-/// One recognition on a small synthetic image, so that the first client does not pay for first-use
-/// costs (allocations, kernel selection, the text encoder's first run).
-func warmUp(_ recognizer: Recognizer) throws {
-    let image = RGBImage(width: 64, height: 48, color: RGB(120, 90, 60))
-    _ = try recognizer.recognize(image: image, boxes: [Box(x0: 8, y0: 8, x1: 40, y1: 32)], vocabulary: ["object"], topK: 1)
+/// One recognition on a small synthetic image, run before a daemon or worker says it is ready, so
+/// that the first client does not pay for first-use costs (allocations, the text encoder's first run).
+func warmUpRequest() -> RecognitionRequest {
+    RecognitionRequest(image: .decoded(RGBImage(width: 64, height: 48, color: RGB(120, 90, 60))),
+                       boxes: [Box(x0: 8, y0: 8, x1: 40, y1: 32)], vocabulary: ["object"], topK: 1)
 }

@@ -39,7 +39,7 @@ extension RegionSpotCommand {
             let shutdown = ShutdownSignals.catchTermination()
             let bundle = try model.bundle()
             let recognizer = try makeRecognizer(model, threads, cache)
-            try warmUp(recognizer)
+            _ = try recognizer.recognize(warmUpRequest())
             let stage = Regionspot_V1_Stage(name: self.stage)!
             let worker = StageWorker(
                 settings: .init(stage: stage, endpoint: connect, workerID: "\(ProcessInfo.processInfo.hostName):\(getpid())",

@@ -52,18 +52,21 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         // Generated from Protos/ by Tools/generate-protos.sh; committed, never generated in the build.
         .target(name: "PipelineProtocol", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", .product(name: "Yams", package: "Yams")]),
         .target(name: "Imaging", dependencies: ["CVision", "Tensors"], swiftSettings: optimized),
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Layers", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
+        // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ.
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "RegionSpot",
+                                                 .product(name: "Yams", package: "Yams")]),
         .target(name: "Watch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "Tensors"]),
         .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
-            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Watch", "Training",
+            "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Pipeline", "PipelineProtocol",
+            "Watch", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -74,7 +77,7 @@ let package = Package(
 
         // Tests: one target per library, plus end-to-end tests of the executable, and the
         // helpers they share (tolerance measures).
-        .target(name: "TestSupport", dependencies: ["Tensors", "Layers", "Imaging"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensors", "Layers", "Imaging", "Compression"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "Tensors", "TestSupport"]),
         .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
@@ -86,10 +89,10 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Evaluation", "Layers", "Tensors", "TestSupport"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
-        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol", "Pipeline", "RegionSpot"]),
     ],
     cxxLanguageStandard: .cxx17
 )

@@ -153,9 +153,10 @@ extension PipelineConfiguration: Decodable {
         caches = try container.decode(Caches.self, forKey: .caches)
         metrics = try container.decodeIfPresent(Metrics.self, forKey: .metrics)
 
-        // Two sockets cannot bind one endpoint; say which key repeats which.
+        // Two sockets cannot bind one endpoint; say which key repeats which. A wildcard port
+        // ("tcp://127.0.0.1:*") binds a different free port each time.
         var owners = ["frontend.bind": frontend.bind]
-        for (name, stage) in stages.named {
+        for (name, stage) in stages.named where !stage.endpoint.hasSuffix(":*") {
             if let owner = owners.first(where: { $0.value == stage.endpoint })?.key {
                 throw DecodingError.dataCorrupted(.init(
                     codingPath: [CodingKeys.stages, AnyCodingKey(stringValue: name), Stage.CodingKeys.endpoint],

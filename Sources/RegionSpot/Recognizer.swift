@@ -55,8 +55,10 @@ public final class Recognizer: Recognizing {
     let vision: VisionTransformer
     let classEmbeddingCache: ClassEmbeddings
 
-    /// `cacheDirectory` keeps class embeddings on disk between runs; `threads` defaults to every core.
-    public init(bundle: ModelBundle, cacheDirectory: URL? = nil, threads: Int = Parallel.processorCount) throws {
+    /// `cacheDirectory` keeps class embeddings on disk between runs, `classEmbeddingBytes` bounds
+    /// those kept in memory (0 keeps none); `threads` defaults to every core.
+    public init(bundle: ModelBundle, cacheDirectory: URL? = nil, threads: Int = Parallel.processorCount,
+                classEmbeddingBytes: Int = ClassEmbeddings.defaultMemoryLimit) throws {
         self.bundle = bundle
         self.threads = max(1, threads)
         let sam = try Sam(contentsOf: bundle.samURL)
@@ -69,7 +71,7 @@ public final class Recognizer: Recognizing {
         predictor = SamPredictor(model: sam)
         vision = try clip.vision()
         classEmbeddingCache = try ClassEmbeddings(model: clip, tokenizer: SimpleTokenizer.bundled(), templates: bundle.templates,
-                                                  cacheDirectory: cacheDirectory)
+                                                  cacheDirectory: cacheDirectory, memoryLimit: classEmbeddingBytes)
         logitScale = try bundle.logitScale()
         clipInputSize = bundle.manifest.clip.inputSize
         // The parts must fit together: SAM's token width, CLIP's width and text width.
@@ -86,6 +88,24 @@ public final class Recognizer: Recognizing {
         if textDim != c.textDim {
             throw RecognizerError.widthMismatch(what: "CLIP's text embedding", expected: c.textDim, actual: textDim, file: bundle.clipURL.path)
         }
+    }
+
+    /// The same loaded models and class-embedding cache under another thread budget, so that
+    /// stages run side by side in one process (the daemon's workers) each get their own.
+    public func sharing(threads: Int) -> Recognizer {
+        Recognizer(sharing: self, threads: threads)
+    }
+
+    private init(sharing other: Recognizer, threads: Int) {
+        bundle = other.bundle
+        fusion = other.fusion
+        logitScale = other.logitScale
+        clipInputSize = other.clipInputSize
+        clipConfiguration = other.clipConfiguration
+        self.threads = max(1, threads)
+        predictor = other.predictor
+        vision = other.vision
+        classEmbeddingCache = other.classEmbeddingCache
     }
 
     // MARK: Stages

@@ -45,6 +45,33 @@ struct CacheOptions: ParsableArguments {
     }
 }
 
+/// What to recognize, as predict and client take it: boxes, a vocabulary, how many labels, masks.
+struct RecognitionOptions: ParsableArguments {
+    @Option(help: "JSON file of boxes [x0, y0, x1, y1] in image pixels, optionally with detector scores.")
+    var boxes: String?
+    @Option(help: "Comma-separated class names.")
+    var vocab: String?
+    @Option(help: "File of class names, one per line.")
+    var vocabFile: String?
+    @Option(help: "Labels to report per box.")
+    var topK: Int = 5
+    @Flag(help: "Also output each box's SAM mask (COCO compressed RLE).")
+    var masks = false
+
+    /// The checks of a command that recognizes (`client --health` does not, so they are not `validate()`).
+    func check() throws {
+        guard boxes != nil else { throw ValidationError("give --boxes") }
+        guard (vocab == nil) != (vocabFile == nil) else { throw ValidationError("give exactly one of --vocab and --vocab-file") }
+        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+    }
+
+    func vocabulary() throws -> [String] {
+        try vocab.map(VocabularyInput.parse(commaSeparated:)) ?? VocabularyInput.read(URL(fileURLWithPath: vocabFile!))
+    }
+
+    func boxesFile() throws -> BoxesFile { try BoxesFile(contentsOf: URL(fileURLWithPath: boxes!)) }
+}
+
 /// A recognizer for a command's options.
 func makeRecognizer(_ model: ModelOptions, _ threads: ThreadOptions, _ cache: CacheOptions) throws -> Recognizer {
     try Recognizer(bundle: model.bundle(), cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),

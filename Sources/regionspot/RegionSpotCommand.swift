@@ -8,7 +8,8 @@ struct RegionSpotCommand: ParsableCommand {
         commandName: "regionspot",
         abstract: "Recognize any region of an image from an open vocabulary (RegionSpot on CPUs).",
         version: RegionSpotVersion.string,
-        subcommands: [Doctor.self, Segment.self, Eval.self, Convert.self, Predict.self, Watch.self, Models.self, Embed.self, Train.self]
+        subcommands: [Doctor.self, Segment.self, Eval.self, Convert.self, Predict.self, Watch.self, Models.self, Embed.self, Train.self,
+                      Serve.self, Worker.self, Client.self]
     )
 
     static func main() {

@@ -18,8 +18,13 @@ enum Executable {
 
     /// Runs `regionspot arguments…` with `environment` changes applied (nil removes a variable).
     static func run(_ arguments: [String], environment changes: [String: String?] = [:]) throws -> Result {
+        try run(program: url, arguments, environment: changes)
+    }
+
+    /// Runs another program the same way (protoc, a Python client).
+    static func run(program: URL, _ arguments: [String], environment changes: [String: String?] = [:]) throws -> Result {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = program
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         for (name, value) in changes { environment[name] = value }

@@ -8,7 +8,7 @@ import Tensors
 @Suite struct PredictTests {
     struct Output: Decodable {
         struct Region: Decodable {
-            struct Label: Decodable { var name: String; var index: Int; var score: Float }
+            struct Label: Decodable, Equatable { var name: String; var index: Int; var score: Float }
             var box: [Float]
             var box_score: Float?
             var labels: [Label]

@@ -129,3 +129,14 @@ private func failure(_ yaml: String) -> String? {
     let error = #expect(throws: PipelineConfigurationError.self) { try PipelineConfiguration(contentsOf: missingFile) }
     #expect(error?.description.hasPrefix("Pipelines/no-such-file.yaml: cannot read the file (") == true)
 }
+
+@Test func theBuiltInTopologyIsLocalYAML() throws {
+    #expect(PipelineConfiguration.localYAML == localYAML)
+    #expect(try PipelineConfiguration.local() == PipelineConfiguration(contentsOf: root.appendingPathComponent("Pipelines/local.yaml")))
+}
+
+@Test func wildcardPortsMayRepeat() throws {
+    let yaml = localYAML.replacingOccurrences(of: "tcp://127.0.0.1:5555", with: "tcp://127.0.0.1:*")
+        .replacingOccurrences(of: "inproc://regionspot.fuse", with: "tcp://127.0.0.1:*")
+    #expect(try PipelineConfiguration(yaml: yaml, file: "wildcards.yaml").stages.fuse.endpoint == "tcp://127.0.0.1:*")
+}

@@ -83,6 +83,19 @@ struct StagesTests {
         for i in 0..<16 { #expect(results[i] == expected[i % vocabularies.count], "call \(i)") }
     }
 
+    /// An engine shared under another thread budget (the daemon's stage workers) computes what a
+    /// fresh one with that budget does, from the same class-embedding cache.
+    @Test func aSharedEngineHasItsOwnBudgetAndTheSameCache() throws {
+        let (recognizer, image, request, directory) = try Self.load()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let shared = recognizer.sharing(threads: 1)
+        let fresh = try Recognizer(bundle: recognizer.bundle, threads: 1)
+        let expected = try fresh.recognize(image: image, boxes: request.boxes, vocabulary: request.vocabulary).probabilities
+        #expect(shared.threads == 1)
+        #expect(try shared.recognize(image: image, boxes: request.boxes, vocabulary: request.vocabulary).probabilities == expected)
+        #expect(try recognizer.classEmbeddingLookup(request.vocabulary).cached)
+    }
+
     /// A vocabulary being computed holds up only its own callers.
     @Test func aCachedVocabularyNeverWaitsForAnUncachedOne() throws {
         let (recognizer, _, _, directory) = try Self.load()

@@ -1,0 +1,98 @@
+extension PipelineConfiguration {
+    /// The name errors give the built-in topology.
+    public static let localFileName = "Pipelines/local.yaml (built in)"
+
+    /// Pipelines/local.yaml, built into the executable so that `regionspot serve` needs no file
+    /// from the source tree; PipelineTests check that the two stay identical.
+    public static let localYAML = """
+# The default topology of `regionspot serve`: everything in one process, stages connected
+# over inproc://. Every key is required except `batching` and `metrics`; an unknown key, a
+# missing one or a bad value stops the daemon at start with this file's name, the line and the key.
+# Sizes are bytes, written as a whole number or with a unit: B, KB, MB, GB (powers of 1000),
+# KiB, MiB, GiB (powers of 1024). Times are whole milliseconds.
+
+frontend:
+  # The ZeroMQ endpoint clients connect to (a ROUTER socket). Bind 127.0.0.1 unless clients on
+  # other machines must reach it, and then use CURVE. `serve --bind` overrides it.
+  bind: tcp://127.0.0.1:5555
+  # The deadline of a request whose `deadline_ms` is 0. Past its deadline a request is answered
+  # with DEADLINE_EXCEEDED at once and its work is dropped from the queues.
+  default_deadline_ms: 30000
+
+heartbeat:
+  # Broker and workers send each other a heartbeat this often, also while a worker computes.
+  interval_ms: 1000
+  # A worker (or broker) silent for this many intervals is dead: its work goes to another
+  # worker of the same stage, once.
+  liveness: 3
+
+limits:
+  # The largest frame a client may send (ZMQ_MAXMSGSIZE); a larger one disconnects that client
+  # only. It bounds the encoded image.
+  max_message_size: 32MiB
+  # The most pixels (width × height) a decoded image may have; guards against decompression bombs.
+  max_image_pixels: 50000000
+  # The most boxes in one request.
+  max_boxes: 1000
+  # The most classes in one vocabulary (LVIS has 1,203).
+  max_classes: 2000
+
+# The three stages: localize (SAM) and semantic (CLIP) run on the image side by side, then fuse
+# (the RegionSpot module) combines their outputs.
+stages:
+  localize:
+    # Workers `regionspot serve` runs in its own process. 0 leaves the stage to
+    # `regionspot worker` processes connecting to `endpoint` (which must then be tcp://).
+    workers: 1
+    # Compute threads of each of those workers. Together the stages' threads should not exceed
+    # the machine's cores.
+    threads: 2
+    # Where the broker binds this stage's socket for its workers.
+    endpoint: inproc://regionspot.localize
+    # Work items that may wait for a worker of this stage; when the queue is full, new requests
+    # get RESOURCE_EXHAUSTED at once.
+    queue_limit: 64
+    # Optional: SAM's mask decoder takes the boxes of concurrent requests (on the same image or
+    # not) in one batch. Results are identical to unbatched ones.
+    batching:
+      # The most boxes in one batch.
+      max_boxes: 256
+      # How long the first request of a batch waits for others to join.
+      max_wait_ms: 2
+  semantic:
+    workers: 1
+    threads: 2
+    endpoint: inproc://regionspot.semantic
+    queue_limit: 64
+    # (No batching: CLIP encodes one image at a time.)
+  fuse:
+    workers: 1
+    threads: 1
+    endpoint: inproc://regionspot.fuse
+    queue_limit: 64
+    # Optional: the fusion module takes the boxes of concurrent requests in one batch.
+    batching:
+      max_boxes: 512
+      max_wait_ms: 2
+
+caches:
+  # SAM image embeddings and CLIP token maps, by a digest of the image bytes, so that asking
+  # about new boxes or a new vocabulary on the same image costs only the decoder and fusion.
+  # About 5 MB per image for ViT-B models. Least recently used entries go first; 0 disables it.
+  image_embeddings: 1GiB
+  # Class embeddings of vocabularies (given in requests or registered), by classes and templates.
+  # About 2.5 MB for LVIS's 1,203 classes at 512 dimensions. 0 disables it.
+  class_embeddings: 256MiB
+
+# Optional: an HTTP server with Prometheus /metrics, /healthz and /readyz. Without this section
+# (and without `serve --metrics-bind`) none runs.
+# metrics:
+#   bind: 127.0.0.1:9100
+
+"""
+
+    /// The built-in default topology: everything in one process.
+    public static func local() throws -> PipelineConfiguration {
+        try PipelineConfiguration(yaml: localYAML, file: localFileName)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import Imaging
+import PipelineProtocol
+
+/// Why the daemon refuses a request: a status code and a message that starts with the field at fault.
+public struct RequestRefusal: Error, Equatable, CustomStringConvertible {
+    public let code: Regionspot_V1_Code
+    public let message: String
+
+    public init(_ code: Regionspot_V1_Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// The checks a recognition request passes before it takes a place in the queues (`check`, on the
+/// broker's thread: no image work), and those its image passes on a decode thread (`decode`).
+enum RequestValidation {
+    static let maxRequestIDBytes = 256
+    /// CLIP reads 77 tokens; a longer name is a mistake or an attack.
+    static let maxClassNameBytes = 1000
+    static let defaultTopK: UInt32 = 5
+
+    static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits) -> RequestRefusal? {
+        if request.requestID.utf8.count > maxRequestIDBytes {
+            return RequestRefusal(.invalidArgument, "request_id: \(request.requestID.utf8.count) bytes, at most \(maxRequestIDBytes) allowed")
+        }
+        switch request.imageSource {
+        case nil:
+            return RequestRefusal(.invalidArgument, "image: missing (send the encoded image's bytes)")
+        case .imagePath:
+            return RequestRefusal(.permissionDenied, "image_path: this daemon reads no files (it was started without an image root); send the image's bytes in `image`")
+        case .image(let data) where data.isEmpty:
+            return RequestRefusal(.invalidArgument, "image: empty")
+        case .image:
+            break
+        }
+        switch request.proposals {
+        case .none: break
+        case .sam: return RequestRefusal(.unimplemented, "proposals: PROPOSALS_SAM is not supported by this daemon; send boxes")
+        case .UNRECOGNIZED(let value): return RequestRefusal(.invalidArgument, "proposals: unknown value \(value)")
+        }
+        if request.boxes.isEmpty {
+            return RequestRefusal(.invalidArgument, "boxes: empty (give at least one box)")
+        }
+        if request.boxes.count > limits.maxBoxes {
+            return RequestRefusal(.invalidArgument, "boxes: \(request.boxes.count) boxes, at most \(limits.maxBoxes) allowed")
+        }
+        for (index, box) in request.boxes.enumerated() {
+            let corners = [box.x0, box.y0, box.x1, box.y1]
+            guard corners.allSatisfy(\.isFinite) else {
+                return RequestRefusal(.invalidArgument, "boxes[\(index)]: corners must be finite numbers, got \(corners)")
+            }
+            guard box.x0 <= box.x1, box.y0 <= box.y1 else {
+                return RequestRefusal(.invalidArgument, "boxes[\(index)]: expected x0 ≤ x1 and y0 ≤ y1, got \(corners)")
+            }
+            if box.hasScore, !(box.score >= 0 && box.score <= 1) {
+                return RequestRefusal(.invalidArgument, "boxes[\(index)].score: expected a number in [0, 1], got \(box.score)")
+            }
+        }
+        if !request.vocabulary.isEmpty && !request.vocabularyName.isEmpty {
+            return RequestRefusal(.invalidArgument, "vocabulary, vocabulary_name: give one of them, not both")
+        }
+        if !request.vocabularyName.isEmpty {
+            return RequestRefusal(.notFound, "vocabulary_name: no vocabulary named '\(request.vocabularyName.prefix(128))' is registered")
+        }
+        if request.vocabulary.isEmpty {
+            return RequestRefusal(.invalidArgument, "vocabulary: empty (give class names, or a registered vocabulary_name)")
+        }
+        if request.vocabulary.count > limits.maxClasses {
+            return RequestRefusal(.invalidArgument, "vocabulary: \(request.vocabulary.count) classes, at most \(limits.maxClasses) allowed")
+        }
+        var seen: [String: Int] = [:]
+        for (index, name) in request.vocabulary.enumerated() {
+            if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: empty class name")
+            }
+            if name.utf8.count > maxClassNameBytes {
+                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: \(name.utf8.count) bytes, at most \(maxClassNameBytes) allowed")
+            }
+            if let first = seen[name] {
+                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: '\(name)' repeats vocabulary[\(first)]")
+            }
+            seen[name] = index
+        }
+        return nil
+    }
+
+    /// Decodes the request's image, refusing a bad file, more than `maxPixels` pixels (read from the
+    /// header before any pixel is decoded: decompression bombs) and boxes outside the image.
+    static func decode(_ request: Regionspot_V1_RecognizeRequest, maxPixels: Int) -> Result<RGBImage, RequestRefusal> {
+        let image: RGBImage
+        do {
+            let header = try RGBImage.header(of: request.image, source: "image")
+            let pixels = header.width * header.height
+            guard pixels <= maxPixels else {
+                return .failure(RequestRefusal(.invalidArgument, "image: \(header.width)×\(header.height) = \(pixels) pixels exceeds "
+                                               + "max_image_pixels (\(maxPixels)); a decompression bomb?"))
+            }
+            image = try RGBImage(decoding: request.image, source: "image", maxPixels: maxPixels)
+        } catch {
+            return .failure(RequestRefusal(.invalidArgument, "\(error)"))
+        }
+        let width = Float(image.width), height = Float(image.height)
+        for (index, box) in request.boxes.enumerated() where box.x0 < 0 || box.y0 < 0 || box.x1 > width || box.y1 > height {
+            return .failure(RequestRefusal(.invalidArgument, "boxes[\(index)]: [\(box.x0), \(box.y0), \(box.x1), \(box.y1)] lies outside "
+                                           + "the \(image.width)×\(image.height) image"))
+        }
+        return .success(image)
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import PipelineProtocol
+import RegionSpot
+import Synchronization
+import ZeroMQ
+
+/// A stage worker (`regionspot worker`, or a thread of `regionspot serve`): a DEALER socket to the
+/// broker's endpoint for its stage, and one loop on its own thread (Paranoid Pirate with credit).
+///
+/// It sends `Ready` with its credit, computes items on a compute thread while the loop keeps
+/// heartbeating (so a slow stage is never taken for a dead one), and when the broker falls silent
+/// for `liveness` intervals, or refuses it, it closes its socket and connects a new one after a
+/// back-off that doubles up to `maxReconnectDelay`, sending `Ready` again.
+public final class StageWorker: Sendable {
+    /// Items a worker holds at once: one computing (with all its threads), so a deadline is never
+    /// spent waiting inside a worker.
+    static let credit = 1
+    static let initialReconnectDelay: Milliseconds = 250
+    static let maxReconnectDelay: Milliseconds = 8000
+    static let lingerMilliseconds: Int32 = 1000
+
+    public struct Settings: Sendable {
+        public var stage: Regionspot_V1_Stage
+        public var endpoint: String
+        public var workerID: String
+        public var modelID: String
+        public var heartbeat: PipelineConfiguration.Heartbeat
+
+        public init(stage: Regionspot_V1_Stage, endpoint: String, workerID: String, modelID: String,
+                    heartbeat: PipelineConfiguration.Heartbeat) {
+            self.stage = stage
+            self.endpoint = endpoint
+            self.workerID = workerID
+            self.modelID = modelID
+            self.heartbeat = heartbeat
+        }
+    }
+
+    private let context: ZMQContext
+    private let controlEndpoint = "inproc://regionspot.worker.control.\(UUID().uuidString)"
+    private let finished = DispatchSemaphore(value: 0)
+    private let stopped = Mutex(false)
+
+    /// Starts the worker's thread; `recognizer` computes (its thread budget is the worker's).
+    public init(settings: Settings, recognizer: Recognizer, context: ZMQContext, clock: any PipelineClock = SystemClock(),
+                log: @escaping @Sendable (String) -> Void) {
+        self.context = context
+        let controlEndpoint = controlEndpoint, finished = finished
+        let computation = StageComputation(stage: settings.stage, recognizer: recognizer)
+        let thread = Thread {
+            WorkerLoop(settings: settings, computation: computation, context: context, clock: clock,
+                       controlEndpoint: controlEndpoint, log: log)?.run()
+            finished.signal()
+        }
+        thread.name = "\(settings.stage.name) worker"
+        thread.start()
+    }
+
+    /// From any thread: tells the broker it leaves (`Disconnect`) and ends the loop; waits for it.
+    public func stop() {
+        guard stopped.withLock({ let was = $0; $0 = true; return !was }) else { return }
+        if let socket = try? ZMQSocket(context: context, type: .push), (try? socket.connect(controlEndpoint)) != nil {
+            try? socket.set(.linger, -1)
+            try? socket.send([Array("stop".utf8)])
+        }
+        finished.wait()
+    }
+}
+
+/// The worker's thread: its socket and state.
+private final class WorkerLoop {
+    struct Job: Sendable {
+        /// The connection it came on; results for an older connection are not sent.
+        let connection: Int
+        let item: Regionspot_V1_WorkItem
+    }
+
+    struct Outcome: Sendable {
+        let connection: Int
+        let result: Regionspot_V1_WorkResult
+    }
+
+    let settings: StageWorker.Settings
+    let context: ZMQContext
+    let clock: any PipelineClock
+    let log: @Sendable (String) -> Void
+    let control: ZMQSocket
+    let wake: ZMQSocket
+    let compute: WorkThreads<Job, Outcome>
+
+    // State.
+    var socket: ZMQSocket?
+    var connection = 0
+    var lastHeard: Milliseconds = 0
+    var heartbeatAt: Milliseconds = 0
+    /// While disconnected: when to connect again, and the delay after that.
+    var reconnectAt: Milliseconds?
+    var reconnectDelay = StageWorker.initialReconnectDelay
+    var computing = 0
+
+    var interval: Milliseconds { Milliseconds(settings.heartbeat.intervalMilliseconds) }
+
+    init?(settings: StageWorker.Settings, computation: StageComputation, context: ZMQContext, clock: any PipelineClock,
+          controlEndpoint: String, log: @escaping @Sendable (String) -> Void) {
+        self.settings = settings
+        self.context = context
+        self.clock = clock
+        self.log = log
+        compute = WorkThreads(name: "\(settings.stage.name) compute", count: StageWorker.credit, context: context) { job in
+            Outcome(connection: job.connection, result: computation.compute(job.item, unixNow: clock.unixNow()))
+        }
+        do {
+            control = try ZMQSocket(context: context, type: .pull)
+            try control.bind(controlEndpoint)
+            wake = try ZMQSocket(context: context, type: .pull)
+            try wake.bind(compute.wakeEndpoint)
+        } catch {
+            log("E: \(settings.stage.name) worker: \(error)")
+            compute.stop()
+            return nil
+        }
+    }
+
+    func run() {
+        defer { compute.stop() }
+        connect()
+        while true {
+            let now = clock.now()
+            let wakeAt = [heartbeatAt, reconnectAt].compactMap { $0 }.min()!
+            var items = [(control, ZMQPollEvents.readable), (wake, .readable)]
+            if let socket { items.append((socket, .readable)) }
+            guard let ready = try? poll(items, timeoutMilliseconds: Int(max(0, wakeAt - now))) else { return }
+            if ready[0].contains(.readable) {
+                leave()
+                return
+            }
+            if ready[1].contains(.readable) {
+                while (try? wake.tryReceive()) != nil {}
+                for outcome in compute.takeOutcomes() {
+                    computing -= 1
+                    guard outcome.connection == connection, let socket else { continue }
+                    var message = Regionspot_V1_WorkerMessage()
+                    message.result = outcome.result
+                    send(message, on: socket)
+                }
+            }
+            if ready.count > 2 && ready[2].contains(.readable) { receiveFromBroker() }
+            timedDuties()
+        }
+    }
+
+    func receiveFromBroker() {
+        while let socket, let frames = try? socket.tryReceive() {
+            lastHeard = clock.now()
+            reconnectDelay = StageWorker.initialReconnectDelay
+            guard frames.count == 1, let message = try? Regionspot_V1_BrokerMessage(serializedBytes: frames[0]) else {
+                log("W: \(settings.stage.name) worker: dropped a message that is not a BrokerMessage")
+                continue
+            }
+            switch message.kind {
+            case .work(let item)?:
+                computing += 1
+                compute.submit(Job(connection: connection, item: item))
+            case .disconnect(let refusal)?:
+                log("W: \(settings.stage.name) worker: the broker refused or left (\(refusal.reason)); reconnecting")
+                disconnect(retryIn: reconnectDelay)
+                return
+            case .heartbeat?, nil:
+                break
+            }
+        }
+    }
+
+    /// Heartbeats, and the broker's liveness.
+    func timedDuties() {
+        let now = clock.now()
+        if let reconnectAt, now >= reconnectAt {
+            connect()
+            return
+        }
+        guard let socket else { return }
+        if now - lastHeard > interval * Milliseconds(settings.heartbeat.liveness) {
+            log("W: \(settings.stage.name) worker: the broker is silent; reconnecting in \(reconnectDelay) ms")
+            disconnect(retryIn: reconnectDelay)
+            return
+        }
+        if now >= heartbeatAt {
+            heartbeatAt = now + interval
+            var beat = Regionspot_V1_WorkerMessage()
+            beat.heartbeat = .with { $0.credit = UInt32(max(0, StageWorker.credit - computing)) }
+            send(beat, on: socket)
+        }
+    }
+
+    /// A new socket (a new identity for the broker), announced with `Ready`.
+    func connect() {
+        reconnectAt = nil
+        connection += 1
+        do {
+            let socket = try ZMQSocket(context: context, type: .dealer)
+            try socket.set(.linger, StageWorker.lingerMilliseconds)
+            try socket.connect(settings.endpoint)
+            self.socket = socket
+        } catch {
+            log("E: \(settings.stage.name) worker: cannot connect to \(settings.endpoint): \(error)")
+            disconnect(retryIn: reconnectDelay)
+            return
+        }
+        var ready = Regionspot_V1_WorkerMessage()
+        ready.ready = .with {
+            $0.stage = settings.stage
+            $0.workerID = settings.workerID
+            $0.credit = UInt32(StageWorker.credit)
+            $0.modelID = settings.modelID
+        }
+        send(ready, on: socket!)
+        let now = clock.now()
+        lastHeard = now
+        heartbeatAt = now + interval
+    }
+
+    func disconnect(retryIn delay: Milliseconds) {
+        socket = nil
+        reconnectAt = clock.now() + delay
+        reconnectDelay = min(delay * 2, StageWorker.maxReconnectDelay)
+    }
+
+    func leave() {
+        guard let socket else { return }
+        var goodbye = Regionspot_V1_WorkerMessage()
+        goodbye.disconnect = .with { $0.reason = "shutting down" }
+        send(goodbye, on: socket)
+    }
+
+    /// Never blocks: a message the connection cannot take now is dropped (the broker's liveness
+    /// check, or ours, deals with a connection that stays stuck).
+    func send(_ message: Regionspot_V1_WorkerMessage, on socket: ZMQSocket) {
+        guard let bytes: [UInt8] = try? message.serializedBytes() else { return }
+        _ = try? socket.trySend([bytes])
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import PipelineProtocol
+import RegionSpot
+
+extension RegionSpotCommand {
+    struct Client: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ask a running daemon (regionspot serve) what is in each box of an image; prints the JSON predict prints.",
+            discussion: """
+                Without an answer within --timeout-ms it retries with a new socket and the same request id, \
+                --retries times. With --health it prints the daemon's health and readiness instead.
+                """)
+
+        @Option(help: "The daemon's endpoint (tcp://HOST:PORT).")
+        var connect: String
+        @Argument(help: "The image (JPEG, PNG, WebP, BMP), sent as it is.")
+        var image: String?
+        @OptionGroup var recognition: RecognitionOptions
+        @Option(help: "Milliseconds to wait for each attempt's reply; also the request's deadline at the daemon.")
+        var timeoutMs: Int = 30_000
+        @Option(help: "Attempts after the first when no reply comes.")
+        var retries: Int = 2
+        @Flag(help: "Print the daemon's health and readiness (JSON) instead of recognizing.")
+        var health = false
+
+        func validate() throws {
+            guard timeoutMs >= 1 else { throw ValidationError("--timeout-ms must be at least 1, got \(timeoutMs)") }
+            guard retries >= 0 else { throw ValidationError("--retries must be at least 0, got \(retries)") }
+            if health { return }
+            guard image != nil else { throw ValidationError("give an IMAGE (or --health)") }
+            try recognition.check()
+        }
+
+        func run() throws {
+            let client = try PipelineClient(endpoint: connect, timeoutMilliseconds: timeoutMs, retries: retries)
+            if health {
+                try printHealth(client)
+                return
+            }
+            let vocabulary = try recognition.vocabulary()
+            let request = try recognition.boxesFile()
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: image!)) } catch {
+                throw ValidationError("\(image!): cannot read: \(error.localizedDescription)")
+            }
+            let result = try client.recognize(
+                RecognitionRequest(image: .encoded(data, source: image!), boxes: request.boxes, boxScores: request.scores,
+                                   vocabulary: vocabulary, topK: recognition.topK, masks: recognition.masks),
+                deadlineMilliseconds: timeoutMs)
+            let output = PredictionOutput(image: image!, width: result.imageWidth, height: result.imageHeight, recognition: result,
+                                          vocabulary: vocabulary)
+            print(String(decoding: try output.json(), as: UTF8.self))
+        }
+
+        private func printHealth(_ client: PipelineClient) throws {
+            let health = try client.health(), readiness = try client.readiness()
+            let report: [String: Any] = [
+                "version": health.version, "uptime_s": health.uptimeS, "draining": health.draining,
+                "ready": readiness.ready, "reason": readiness.reason,
+                "stages": readiness.stages.map { ["stage": $0.stage, "workers": $0.workers, "queued": $0.queued, "queue_limit": $0.queueLimit] },
+            ]
+            let json = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: json, as: UTF8.self))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import PipelineProtocol
+import RegionSpot
+import ZeroMQ
+
+extension RegionSpotCommand {
+    struct Worker: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one stage of a daemon's pipeline for a broker in another process or on another machine.",
+            discussion: """
+                Connects to the stage endpoint the broker's pipeline file names, registers, and computes work items \
+                until SIGTERM or SIGINT. Survives the broker: when it falls silent the worker reconnects with back-off \
+                and registers again. Prints one line when ready (model loaded and warmed up).
+                """)
+
+        @Option(help: "The stage to run: localize (SAM), semantic (CLIP) or fuse (RegionSpot's fusion module).")
+        var stage: String
+        @Option(help: "The broker's endpoint for this stage (tcp://HOST:PORT).")
+        var connect: String
+        @OptionGroup var model: ModelOptions
+        @OptionGroup var threads: ThreadOptions
+        @OptionGroup var cache: CacheOptions
+        @Option(help: "Milliseconds between heartbeats; must match the broker's pipeline file.")
+        var heartbeatMs: Int = 1000
+        @Option(help: "Heartbeat intervals of silence after which the broker is taken for dead; must match the pipeline file.")
+        var liveness: Int = 3
+
+        func validate() throws {
+            guard Regionspot_V1_Stage(name: stage) != nil else {
+                throw ValidationError("--stage must be localize, semantic or fuse, got '\(stage)'")
+            }
+            guard connect.contains("://") else { throw ValidationError("--connect must be an endpoint such as tcp://HOST:PORT, got '\(connect)'") }
+            guard heartbeatMs >= 1, liveness >= 1 else { throw ValidationError("--heartbeat-ms and --liveness must be at least 1") }
+        }
+
+        func run() throws {
+            let shutdown = ShutdownSignals.catchTermination()
+            let bundle = try model.bundle()
+            let recognizer = try makeRecognizer(model, threads, cache)
+            _ = try recognizer.recognize(warmUpRequest())
+            let stage = Regionspot_V1_Stage(name: self.stage)!
+            let worker = StageWorker(
+                settings: .init(stage: stage, endpoint: connect, workerID: "\(ProcessInfo.processInfo.hostName):\(getpid())",
+                                modelID: try bundle.pipelineModelID(),
+                                heartbeat: .init(intervalMilliseconds: heartbeatMs, liveness: liveness)),
+                recognizer: recognizer, context: try ZMQContext(), log: logLine)
+            announce("regionspot worker: ready (stage \(stage.name), broker \(connect))")
+            shutdown.wait()
+            worker.stop()
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// A `regionspot` process a test started: its output read line by line as it comes, and killed
+/// (SIGKILL) when released, so that a failing test leaves nothing running.
+final class RunningProcess: @unchecked Sendable {
+    let process = Process()
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var output = ""
+    private var errors = ""
+    private var closed = 0
+    private let exited = DispatchSemaphore(value: 0)
+
+    init(_ arguments: [String], environment changes: [String: String] = [:]) throws {
+        process.executableURL = Executable.url
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(changes) { $1 }
+        let stdout = Pipe(), stderr = Pipe()
+        (process.standardOutput, process.standardError) = (stdout, stderr)
+        let exited = exited
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+        // Both pipes are drained all the time: a full pipe would stop the child.
+        read(stdout.fileHandleForReading) { $0.output += $1 }
+        read(stderr.fileHandleForReading) { $0.errors += $1 }
+    }
+
+    private func read(_ handle: FileHandle, into append: @escaping @Sendable (RunningProcess, String) -> Void) {
+        Thread { [self] in
+            while true {
+                let data = handle.availableData
+                condition.lock()
+                if data.isEmpty { closed += 1 } else { append(self, String(decoding: data, as: UTF8.self)) }
+                condition.broadcast()
+                condition.unlock()
+                if data.isEmpty { return }
+            }
+        }.start()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+    var standardOutput: String { condition.withLock { output } }
+    var standardError: String { condition.withLock { errors } }
+
+    /// The first line of stdout containing `text`, waiting up to `timeout` seconds for it.
+    func line(containing text: String, timeout: Double = 60) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let line = output.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
+            guard closed < 2, condition.wait(until: deadline) else {
+                throw ProcessFailure("no line with '\(text)' from regionspot \(process.arguments ?? []) within \(timeout) s; "
+                                     + "stdout: \(output.suffix(2000)) stderr: \(errors.suffix(4000))")
+            }
+        }
+    }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Waits up to `timeout` seconds for the process to end; its exit status, or nil if it is still running.
+    func exitStatus(within timeout: Double) -> Int32? {
+        guard exited.wait(timeout: .now() + timeout) == .success else { return nil }
+        exited.signal()  // later calls return at once
+        return process.terminationStatus
+    }
+
+    /// Resident memory (VmRSS) in kB, from /proc.
+    func residentKilobytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return nil }
+        return Int(line.split(separator: " ").dropFirst().first ?? "")
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
+
+struct ProcessFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import Pipeline
 import PipelineProtocol
 import RegionSpot
@@ -43,7 +44,7 @@ extension RegionSpotCommand {
             let request = try recognition.boxesFile()
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: image!)) } catch {
-                throw ValidationError("\(image!): cannot read: \(error.localizedDescription)")
+                throw ImageError(.io, source: image!, detail: error.localizedDescription)  // as predict says it
             }
             let result = try client.recognize(
                 RecognitionRequest(image: .encoded(data, source: image!), boxes: request.boxes, boxScores: request.scores,

@@ -13,6 +13,7 @@ extension RegionLoss: ExpressibleByArgument {
         }
     }
     public static var allValueStrings: [String] { ["focal", "cross-entropy"] }
+    public var defaultValueDescription: String { self == .softmaxCrossEntropy ? "cross-entropy" : "focal" }
 }
 
 extension RegionPadding: ExpressibleByArgument {
@@ -24,6 +25,7 @@ extension RegionPadding: ExpressibleByArgument {
         }
     }
     public static var allValueStrings: [String] { ["repeat", "masked"] }
+    public var defaultValueDescription: String { self == .repeating ? "repeat" : "masked" }
 }
 
 extension RegionSpotCommand.Train {

@@ -59,8 +59,9 @@ public final class PipelineClient: Recognizing {
         self.context = try context ?? ZMQContext()
     }
 
+    /// As `Recognizing` asks it: the daemon gets as long as the client waits for each attempt.
     public func recognize(_ request: RecognitionRequest) throws -> Recognition {
-        try recognize(request, deadlineMilliseconds: nil)
+        try recognize(request, deadlineMilliseconds: timeoutMilliseconds)
     }
 
     /// `deadlineMilliseconds` nil lets the daemon apply its default.

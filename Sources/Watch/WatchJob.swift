@@ -106,10 +106,13 @@ enum WatchJob {
                     (boxes, scores) = (annotations[index].boxes.map { Box(xywh: $0.map(Float.init)) }, nil)
                 }
                 let imageURL = options.inbox.appendingPathComponent(fileName)
+                // Every class's score per box (top-k = all): a daemon's reply carries labels, not the
+                // probability matrix, and detections need all of them.
                 let recognition = try engine.recognize(RecognitionRequest(
                     image: .encoded(try read(imageURL), source: imageURL.path), boxes: boxes, boxScores: scores,
-                    vocabulary: vocabulary, topK: 1, masks: options.masks))
-                let found = Scoring.detections(probabilities: recognition.probabilities, boxScores: scores)
+                    vocabulary: vocabulary, topK: vocabulary.count, masks: options.masks))
+                let found = Scoring.detections(probabilities: probabilities(recognition.regions, classes: vocabulary.count),
+                                               boxScores: scores)
                 let masks = options.masks ? recognition.regions.map { $0.mask.map(CompressedRLE.init)! } : nil
                 let imageRecords = try LVISResults.records(imageID: imageID, detections: found, boxes: boxes,
                                                            categoryIDs: categoryIDs, masks: masks)
@@ -126,6 +129,17 @@ enum WatchJob {
         }
         try AtomicFile.write(LVISResults.encode(records), to: completionMark(stem: stem, manifest: true, in: options.outbox))
         try? FileManager.default.removeItem(at: partial)
+    }
+
+    /// [boxes, classes] from regions labelled with every class.
+    private static func probabilities(_ regions: [RecognizedRegion], classes: Int) -> Tensor {
+        var result = Tensor(shape: [regions.count, classes])
+        result.withUnsafeMutableBufferPointer { out in
+            for (r, region) in regions.enumerated() {
+                for label in region.labels { out[r * classes + label.classIndex] = label.score }
+            }
+        }
+        return result
     }
 
     private static func loadDataset(_ url: URL) throws -> GroundTruth {

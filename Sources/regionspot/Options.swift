@@ -45,10 +45,8 @@ struct CacheOptions: ParsableArguments {
     }
 }
 
-/// What to recognize, as predict and client take it: boxes, a vocabulary, how many labels, masks.
-struct RecognitionOptions: ParsableArguments {
-    @Option(help: "JSON file of boxes [x0, y0, x1, y1] in image pixels, optionally with detector scores.")
-    var boxes: String?
+/// The vocabulary and what to report per box, as predict, client and watch take them.
+struct LabelOptions: ParsableArguments {
     @Option(help: "Comma-separated class names.")
     var vocab: String?
     @Option(help: "File of class names, one per line.")
@@ -58,22 +56,43 @@ struct RecognitionOptions: ParsableArguments {
     @Flag(help: "Also output each box's SAM mask (COCO compressed RLE).")
     var masks = false
 
-    /// The checks of a command that recognizes (`client --health` does not, so they are not `validate()`).
-    func check() throws {
-        guard boxes != nil else { throw ValidationError("give --boxes") }
-        guard (vocab == nil) != (vocabFile == nil) else { throw ValidationError("give exactly one of --vocab and --vocab-file") }
+    func validate() throws {
+        guard vocab == nil || vocabFile == nil else { throw ValidationError("give at most one of --vocab and --vocab-file") }
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
     }
 
-    func vocabulary() throws -> [String] {
-        try vocab.map(VocabularyInput.parse(commaSeparated:)) ?? VocabularyInput.read(URL(fileURLWithPath: vocabFile!))
+    /// The names given, or nil when neither option was.
+    func vocabulary() throws -> [String]? {
+        try vocab.map(VocabularyInput.parse(commaSeparated:)) ?? vocabFile.map { try VocabularyInput.read(URL(fileURLWithPath: $0)) }
     }
+}
+
+/// What to recognize, as predict and client take it: boxes, a vocabulary, how many labels, masks.
+struct RecognitionOptions: ParsableArguments {
+    @Option(help: "JSON file of boxes [x0, y0, x1, y1] in image pixels, optionally with detector scores.")
+    var boxes: String?
+    @OptionGroup var labels: LabelOptions
+
+    var topK: Int { labels.topK }
+    var masks: Bool { labels.masks }
+
+    /// The checks of a command that recognizes (`client --health` does not, so they are not `validate()`).
+    func check() throws {
+        guard boxes != nil else { throw ValidationError("give --boxes") }
+        guard labels.vocab != nil || labels.vocabFile != nil else { throw ValidationError("give one of --vocab and --vocab-file") }
+    }
+
+    func vocabulary() throws -> [String] { try labels.vocabulary()! }
 
     func boxesFile() throws -> BoxesFile { try BoxesFile(contentsOf: URL(fileURLWithPath: boxes!)) }
 }
 
 /// A recognizer for a command's options.
 func makeRecognizer(_ model: ModelOptions, _ threads: ThreadOptions, _ cache: CacheOptions) throws -> Recognizer {
-    try Recognizer(bundle: model.bundle(), cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
-                   threads: threads.threads)
+    try makeRecognizer(bundle: model.model, threads, cache)
+}
+
+func makeRecognizer(bundle: String, _ threads: ThreadOptions, _ cache: CacheOptions) throws -> Recognizer {
+    try Recognizer(bundle: ModelBundle(directory: URL(fileURLWithPath: bundle)),
+                   cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"), threads: threads.threads)
 }

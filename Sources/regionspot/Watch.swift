@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Pipeline
 import RegionSpot
 import Watch
 
@@ -23,17 +24,17 @@ extension RegionSpotCommand {
         var inbox: String
         @Option(help: "Where results are written.")
         var out: String
-        @OptionGroup var model: ModelOptions
+        @Option(help: "Model bundle directory (with regionspot.json): recognize in this process.")
+        var model: String?
+        @Option(help: "Or a running daemon's endpoint (tcp://HOST:PORT): recognize there, with the same outputs.")
+        var connect: String?
+        @Option(help: "With --connect: milliseconds to wait for each attempt's reply (also the request's deadline).")
+        var timeoutMs: Int = 120_000
+        @Option(help: "With --connect: attempts after the first when no reply comes.")
+        var retries: Int = 2
         @OptionGroup var threads: ThreadOptions
         @OptionGroup var cache: CacheOptions
-        @Option(help: "Comma-separated class names, for images whose sidecar has no vocabulary.")
-        var vocab: String?
-        @Option(help: "File of class names, one per line.")
-        var vocabFile: String?
-        @Option(help: "Labels to report per box.")
-        var topK: Int = 5
-        @Flag(help: "Also write each box's mask (COCO compressed RLE).")
-        var masks = false
+        @OptionGroup(title: "Vocabulary (for images whose sidecar has none) and outputs") var labels: LabelOptions
         @Flag(help: "Also write NAME.png with the boxes, labels and masks drawn.")
         var visualize = false
         @Flag(help: "Leave inputs where they are instead of moving them to done/.")
@@ -48,8 +49,8 @@ extension RegionSpotCommand {
         var sidecarTimeout: Double = 60
 
         func validate() throws {
-            guard vocab == nil || vocabFile == nil else { throw ValidationError("give at most one of --vocab and --vocab-file") }
-            guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+            guard (model == nil) != (connect == nil) else { throw ValidationError("give exactly one of --model and --connect") }
+            guard timeoutMs >= 1, retries >= 0 else { throw ValidationError("--timeout-ms must be at least 1 and --retries at least 0") }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
             guard sidecarTimeout > 0 else { throw ValidationError("--sidecar-timeout must be positive") }
@@ -57,10 +58,11 @@ extension RegionSpotCommand {
 
         func run() throws {
             var options = WatchOptions(inbox: URL(fileURLWithPath: inbox), outbox: URL(fileURLWithPath: out))
-            options.vocabulary = try vocab.map(VocabularyInput.parse(commaSeparated:)) ?? vocabFile.map { try VocabularyInput.read(URL(fileURLWithPath: $0)) }
-            (options.topK, options.masks, options.visualize, options.keepInputs) = (topK, masks, visualize, keepInputs)
+            options.vocabulary = try labels.vocabulary()
+            (options.topK, options.masks, options.visualize, options.keepInputs) = (labels.topK, labels.masks, visualize, keepInputs)
             (options.once, options.maxAttempts, options.jobs, options.sidecarTimeout) = (once, maxAttempts, jobs, sidecarTimeout)
-            let engine = try makeRecognizer(model, threads, cache)
+            let engine: any Recognizing = try connect.map { try PipelineClient(endpoint: $0, timeoutMilliseconds: timeoutMs, retries: retries) }
+                ?? makeRecognizer(bundle: model!, threads, cache)
             let watcher = try Watcher(options: options, engine: engine) { line in
                 FileHandle.standardError.write(Data("\n\(line)\n".utf8))
             }

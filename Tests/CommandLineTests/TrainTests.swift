@@ -68,11 +68,11 @@ final class TrainTests: XCTestCase {
         XCTAssertEqual(full.status, 0, full.standardError)
 
         // The same run, killed once its first checkpoint is on disk.
-        let run = try BackgroundProcess(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", String(n)]))
+        let run = try RunningProcess(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", String(n)]))
         let checkpoint = resumed.appendingPathComponent("checkpoint.safetensors")
         XCTAssertTrue(waitUntil(timeout: 120) { FileManager.default.fileExists(atPath: checkpoint.path) || !run.process.isRunning })
-        run.kill(SIGKILL)
-        run.wait(timeout: 60)
+        run.signal(SIGKILL)
+        _ = run.exitStatus(within: 60)
         XCTAssertEqual(run.process.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
 
         let resume = try Executable.run(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", String(n), "--resume"]))
@@ -89,11 +89,11 @@ final class TrainTests: XCTestCase {
         let total = 120
         let full = try Executable.run(trainArguments(f, out: straight, steps: total, extra: ["--checkpoint-every", "1000"]))
         XCTAssertEqual(full.status, 0, full.standardError)
-        let run = try BackgroundProcess(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", "1000"]))
+        let run = try RunningProcess(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", "1000"]))
         // Interrupt once training has started (its progress lines appear).
         XCTAssertTrue(waitUntil(timeout: 120) { run.standardError.contains("regions/s") || !run.process.isRunning })
-        run.kill(SIGINT)
-        XCTAssertEqual(run.wait(timeout: 60), 130, run.standardError)
+        run.signal(SIGINT)
+        XCTAssertEqual(run.exitStatus(within: 60), 130, run.standardError)
         XCTAssertTrue(run.standardError.contains("interrupted at step"), run.standardError)
         let resume = try Executable.run(trainArguments(f, out: resumed, steps: total, extra: ["--checkpoint-every", "1000", "--resume"]))
         XCTAssertEqual(resume.status, 0, resume.standardError)

@@ -36,8 +36,8 @@ import Tensors
             try? FileManager.default.removeItem(at: bundle)
         }
 
-        func watch(_ extra: [String] = []) throws -> BackgroundProcess {
-            try BackgroundProcess(["watch", inbox.path, "--out", out.path, "--model", bundle.path, "--vocab",
+        func watch(_ extra: [String] = []) throws -> RunningProcess {
+            try RunningProcess(["watch", inbox.path, "--out", out.path, "--model", bundle.path, "--vocab",
                                    WatchTests.vocabulary.joined(separator: ","), "--threads", "1", "--no-disk-cache"] + extra)
         }
 
@@ -82,7 +82,7 @@ import Tensors
         reader.start()
         defer { stopReading.increment() }
 
-        var first: BackgroundProcess? = try scene.watch()
+        var first: RunningProcess? = try scene.watch()
         // Drop the images: written in place, renamed in from a hidden temporary, or written slowly
         // in chunks (every 20th, over about a second); the sidecar before or after the image.
         let dropper = Thread {
@@ -92,7 +92,7 @@ import Tensors
                 let sidecar = scene.inbox.appendingPathComponent("\(name).boxes.json")
                 if i % 2 == 0 { try? scene.sidecar.write(to: sidecar) }
                 if i % 20 == 19 {
-                    FileManager.default.createFile(atPath: image.path, contents: nil)
+                    _ = FileManager.default.createFile(atPath: image.path, contents: nil)
                     let handle = try! FileHandle(forWritingTo: image)
                     for chunk in stride(from: 0, to: data.count, by: data.count / 4 + 1) {
                         handle.write(data[chunk..<min(data.count, chunk + data.count / 4 + 1)])
@@ -112,15 +112,15 @@ import Tensors
         dropper.start()
 
         #expect(try waitUntil(timeout: 120) { scene.outputs().count >= 60 })
-        first?.kill(SIGKILL)
-        first?.wait(timeout: 10)
+        first?.signal(SIGKILL)
+        _ = first?.exitStatus(within: 10)
         let firstLog = first?.standardError ?? ""
         first = nil
         let second = try scene.watch()
         let images = { (try? FileManager.default.contentsOfDirectory(atPath: scene.inbox.path).filter { $0.hasSuffix(".png") }) ?? [] }
         #expect(try waitUntil(timeout: 180) { scene.outputs().count == count && images().isEmpty })
-        second.kill(SIGTERM)
-        #expect(second.wait(timeout: 30) == 0, "\(second.standardError)")
+        second.signal(SIGTERM)
+        #expect(second.exitStatus(within: 30) == 0, "\(second.standardError)")
         stopReading.increment()
 
         #expect(partial.value == 0)
@@ -153,7 +153,7 @@ import Tensors
         try scene.variants[3].write(to: inbox.appendingPathComponent("lonely.png"))
 
         let watcher = try scene.watch(["--once", "--max-attempts", "2"])
-        #expect(watcher.wait(timeout: 120) == 1, "\(watcher.standardError)")
+        #expect(watcher.exitStatus(within: 120) == 1, "\(watcher.standardError)")
         #expect(scene.outputs() == ["good.regions.json"])
         let failed = scene.inbox.appendingPathComponent("failed")
         for (name, words) in [("corrupt.png", "corrupt.png"), ("truncated.png", "truncated.png"),
@@ -180,15 +180,15 @@ import Tensors
         // The watch is set up once "processed 0" or a result shows; the limit applies at inotify_init.
         #expect(try waitUntil(timeout: 60) { watcher.standardError.contains("processed") })
         try "\(saved)".write(to: setting, atomically: false, encoding: .utf8)
-        watcher.kill(SIGSTOP)
+        watcher.signal(SIGSTOP)
         for i in 0..<300 {
             try scene.sidecar.write(to: scene.inbox.appendingPathComponent("burst\(i).boxes.json"))
             try scene.variants[i % 4].write(to: scene.inbox.appendingPathComponent("burst\(i).png"))
         }
-        watcher.kill(SIGCONT)
+        watcher.signal(SIGCONT)
         #expect(try waitUntil(timeout: 180) { scene.outputs().count == 300 })
-        watcher.kill(SIGTERM)
-        #expect(watcher.wait(timeout: 30) == 0)
+        watcher.signal(SIGTERM)
+        #expect(watcher.exitStatus(within: 30) == 0)
         #expect(watcher.standardError.contains("overflowed"))
     }
 
@@ -233,12 +233,34 @@ import Tensors
         try FileManager.default.copyItem(at: groundTruth, to: scene.inbox.appendingPathComponent("batch.json"))
 
         let watcher = try scene.watch(["--once"])
-        #expect(watcher.wait(timeout: 120) == 0, "\(watcher.standardError)")
+        #expect(watcher.exitStatus(within: 120) == 0, "\(watcher.standardError)")
         let results = scene.out.appendingPathComponent("batch.results.json")
         let ours = try Executable.run(["eval", "--gt", groundTruth.path, "--dt", results.path])
         let reference = try Executable.run(["eval", "--gt", groundTruth.path, "--dt", alone.path])
         #expect(ours.status == 0 && reference.status == 0, "\(ours.standardError) \(reference.standardError)")
         #expect(ours.standardOutput == reference.standardOutput)
         #expect(ours.standardOutput.contains("AP"))
+    }
+}
+
+/// `watch --connect` against a running `serve`: the same outputs as in-process.
+@Suite struct WatchConnectTests {
+    @Test func aDaemonGivesTheSameOutputsAsTheEngine() throws {
+        let scene = try WatchTests.Scene()
+        defer { scene.cleanUp() }
+        let daemon = try DaemonFixture()
+        try daemon.serve(pipeline: daemon.pipeline())
+        let expected = try scene.expectedRegions()
+        for i in 0..<8 {
+            try scene.sidecar.write(to: scene.inbox.appendingPathComponent("remote\(i).boxes.json"))
+            try scene.variants[i % 4].write(to: scene.inbox.appendingPathComponent("remote\(i).png"))
+        }
+        let watcher = try RunningProcess(["watch", scene.inbox.path, "--out", scene.out.path, "--connect", daemon.frontend,
+                                          "--vocab", WatchTests.vocabulary.joined(separator: ","), "--once"])
+        #expect(watcher.exitStatus(within: 120) == 0, "\(watcher.standardError)")
+        for i in 0..<8 {
+            let regions = try WatchTests.Scene.regions(Data(contentsOf: scene.out.appendingPathComponent("remote\(i).regions.json")))
+            #expect(regions == expected[i % 4], "image \(i)")
+        }
     }
 }

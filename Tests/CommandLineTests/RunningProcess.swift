@@ -4,12 +4,18 @@ import Foundation
 /// (SIGKILL) when released, so that a failing test leaves nothing running.
 final class RunningProcess: @unchecked Sendable {
     let process = Process()
-    private let condition = NSCondition()
-    // Guarded by `condition`.
-    private var output = ""
-    private var errors = ""
-    private var closed = 0
+    private let streams = Streams()
     private let exited = DispatchSemaphore(value: 0)
+
+    /// What the child wrote so far. The reader threads hold only this, never the process
+    /// object, so releasing the last reference to it kills the child.
+    private final class Streams: @unchecked Sendable {
+        let condition = NSCondition()
+        // Guarded by `condition`.
+        var output = ""
+        var errors = ""
+        var closed = 0
+    }
 
     init(_ arguments: [String], environment changes: [String: String] = [:]) throws {
         process.executableURL = Executable.url
@@ -21,37 +27,37 @@ final class RunningProcess: @unchecked Sendable {
         process.terminationHandler = { _ in exited.signal() }
         try process.run()
         // Both pipes are drained all the time: a full pipe would stop the child.
-        read(stdout.fileHandleForReading) { $0.output += $1 }
-        read(stderr.fileHandleForReading) { $0.errors += $1 }
+        Self.read(stdout.fileHandleForReading, into: streams) { $0.output += $1 }
+        Self.read(stderr.fileHandleForReading, into: streams) { $0.errors += $1 }
     }
 
-    private func read(_ handle: FileHandle, into append: @escaping @Sendable (RunningProcess, String) -> Void) {
-        Thread { [self] in
+    private static func read(_ handle: FileHandle, into streams: Streams, _ append: @escaping @Sendable (Streams, String) -> Void) {
+        Thread {
             while true {
                 let data = handle.availableData
-                condition.lock()
-                if data.isEmpty { closed += 1 } else { append(self, String(decoding: data, as: UTF8.self)) }
-                condition.broadcast()
-                condition.unlock()
+                streams.condition.lock()
+                if data.isEmpty { streams.closed += 1 } else { append(streams, String(decoding: data, as: UTF8.self)) }
+                streams.condition.broadcast()
+                streams.condition.unlock()
                 if data.isEmpty { return }
             }
         }.start()
     }
 
     var pid: Int32 { process.processIdentifier }
-    var standardOutput: String { condition.withLock { output } }
-    var standardError: String { condition.withLock { errors } }
+    var standardOutput: String { streams.condition.withLock { streams.output } }
+    var standardError: String { streams.condition.withLock { streams.errors } }
 
     /// The first line of stdout containing `text`, waiting up to `timeout` seconds for it.
     func line(containing text: String, timeout: Double = 60) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
+        streams.condition.lock()
+        defer { streams.condition.unlock() }
         while true {
-            if let line = output.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
-            guard closed < 2, condition.wait(until: deadline) else {
+            if let line = streams.output.split(separator: "\n").first(where: { $0.contains(text) }) { return String(line) }
+            guard streams.closed < 2, streams.condition.wait(until: deadline) else {
                 throw ProcessFailure("no line with '\(text)' from regionspot \(process.arguments ?? []) within \(timeout) s; "
-                                     + "stdout: \(output.suffix(2000)) stderr: \(errors.suffix(4000))")
+                                     + "stdout: \(streams.output.suffix(2000)) stderr: \(streams.errors.suffix(4000))")
             }
         }
     }

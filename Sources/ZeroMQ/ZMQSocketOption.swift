@@ -86,6 +86,9 @@ extension ZMQSocketOption where Value == Int32 {
     public static var heartbeatTimeout: Self { .init(code: ZMQ_HEARTBEAT_TIMEOUT, name: "ZMQ_HEARTBEAT_TIMEOUT") }
     /// Milliseconds the remote peer should wait for traffic before dropping us (sent in PINGs).
     public static var heartbeatTTL: Self { .init(code: ZMQ_HEARTBEAT_TTL, name: "ZMQ_HEARTBEAT_TTL") }
+    /// Milliseconds a connection may take to finish its security handshake (libzmq's default 30,000;
+    /// 0 forever): bounds how long a handshake nobody answers (no ZAP handler) holds a connection.
+    public static var handshakeInterval: Self { .init(code: ZMQ_HANDSHAKE_IVL, name: "ZMQ_HANDSHAKE_IVL") }
 }
 
 extension ZMQSocketOption where Value == Int64 {

@@ -52,13 +52,8 @@ stages:
     # Work items that may wait for a worker of this stage; when the queue is full, new requests
     # get RESOURCE_EXHAUSTED at once.
     queue_limit: 64
-    # Optional: SAM's mask decoder takes the boxes of concurrent requests (on the same image or
-    # not) in one batch. Results are identical to unbatched ones.
-    batching:
-      # The most boxes in one batch.
-      max_boxes: 256
-      # How long the first request of a batch waits for others to join.
-      max_wait_ms: 2
+    # Optional `batching:` (max_boxes, max_wait_ms) is read and checked, but this version does not
+    # batch yet: each request's boxes go through the decoder on their own.
   semantic:
     workers: 1
     threads: 2
@@ -70,22 +65,17 @@ stages:
     threads: 1
     endpoint: inproc://regionspot.fuse
     queue_limit: 64
-    # Optional: the fusion module takes the boxes of concurrent requests in one batch.
-    batching:
-      max_boxes: 512
-      max_wait_ms: 2
 
 caches:
-  # SAM image embeddings and CLIP token maps, by a digest of the image bytes, so that asking
-  # about new boxes or a new vocabulary on the same image costs only the decoder and fusion.
-  # About 5 MB per image for ViT-B models. Least recently used entries go first; 0 disables it.
+  # SAM image embeddings and CLIP token maps by a digest of the image bytes (about 5 MB per image
+  # for ViT-B models): read and checked, but not kept yet in this version; every request encodes.
   image_embeddings: 1GiB
   # Class embeddings of vocabularies (given in requests or registered), by classes and templates.
   # About 2.5 MB for LVIS's 1,203 classes at 512 dimensions. 0 disables it.
   class_embeddings: 256MiB
 
-# Optional: an HTTP server with Prometheus /metrics, /healthz and /readyz. Without this section
-# (and without `serve --metrics-bind`) none runs.
+# Optional: an HTTP server with Prometheus /metrics, /healthz and /readyz. This version reads and
+# checks the section but runs no such server yet.
 # metrics:
 #   bind: 127.0.0.1:9100
 

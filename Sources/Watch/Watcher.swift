@@ -105,6 +105,8 @@ public final class Watcher: @unchecked Sendable {
         let journal = try WatchJournal(url: options.outbox.appendingPathComponent(".regionspot-watch/journal.jsonl"))
         let inotify = try Inotify(directory: options.inbox)  // before the scan: nothing written after it is missed
         startedAt = Date()
+        startJobThreads()
+        defer { for _ in 0..<max(1, options.jobs) { handOut(nil) } }
         try rescan(journal)
         var lastProgress = Date.distantPast
         while true {
@@ -227,19 +229,49 @@ public final class Watcher: @unchecked Sendable {
             try journal.record(.attempt, job.name)  // before it starts: a crash during it still counts
             states[job.name] = .running
             running += 1
-            let (options, engine) = (self.options, self.engine)
+            handOut(job)
+        }
+    }
+
+    // MARK: Job threads
+    //
+    // `jobs` threads live as long as the run (not one per input: each new thread would get a
+    // fresh malloc arena and fault the encoders' working memory in again).
+
+    private var handedOut: [WatchJob?] = []
+    private let jobAvailable = DispatchSemaphore(value: 0)
+
+    private func startJobThreads() {
+        for _ in 0..<max(1, options.jobs) {
             let thread = Thread { [self] in
-                let start = Date()
-                var failure: (any Error)?
-                do { try job.run(options, engine: engine) } catch { failure = error }
-                lock.lock()
-                completions.append(Completion(job: job, error: failure, seconds: Date().timeIntervalSince(start)))
-                lock.unlock()
-                wake.wake()
+                while let job = nextJob() {
+                    let start = Date()
+                    var failure: (any Error)?
+                    do { try job.run(options, engine: engine) } catch { failure = error }
+                    lock.lock()
+                    completions.append(Completion(job: job, error: failure, seconds: Date().timeIntervalSince(start)))
+                    lock.unlock()
+                    wake.wake()
+                }
             }
             thread.stackSize = 8 << 20
             thread.start()
         }
+    }
+
+    /// nil ends a job thread.
+    private func handOut(_ job: WatchJob?) {
+        lock.lock()
+        handedOut.append(job)
+        lock.unlock()
+        jobAvailable.signal()
+    }
+
+    private func nextJob() -> WatchJob? {
+        jobAvailable.wait()
+        lock.lock()
+        defer { lock.unlock() }
+        return handedOut.removeFirst()
     }
 
     private func finish(_ completion: Completion, _ journal: WatchJournal) throws {

@@ -33,11 +33,11 @@ public enum TinyBundle {
         }
         clip["token_embedding.weight"] = table
         try SafeTensors.write(clip, to: directory.appendingPathComponent("clip.safetensors"))
-        let inputSize = try JSONSerialization.jsonObject(with: Data(contentsOf: request)) as! [String: Any]
+        let fixtureRequest = try JSONSerialization.jsonObject(with: Data(contentsOf: request)) as! [String: Any]
         var manifest: [String: Any] = [
             "format": "regionspot-bundle", "version": 1, "name": "tiny-random",
             "sam": ["weights": "sam.safetensors"], "fusion": ["weights": "fusion.safetensors"],
-            "clip": ["weights": "clip.safetensors", "input_size": inputSize["clip_input_size"]!],
+            "clip": ["weights": "clip.safetensors", "input_size": fixtureRequest["clip_input_size"]!],
         ]
         if let logitScale { manifest["logit_scale"] = logitScale }
         try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])

@@ -36,7 +36,7 @@ from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_clip_fixtures import TEMPLATES, load_openai_module  # noqa: E402
-from make_pipeline_fixtures import Reference, build_fusion, randomize, round_to_half  # noqa: E402
+from make_pipeline_fixtures import Reference, build_fusion, make_tokenize, randomize, round_to_half  # noqa: E402
 from make_sam_fixtures import vit_sam  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,15 +90,7 @@ def main():
     os.makedirs(out, exist_ok=True)
 
     model_py = load_openai_module("model")
-    tok = load_openai_module("simple_tokenizer").SimpleTokenizer()
-    sot, eot = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
-
-    def tokenize(texts):
-        result = torch.zeros(len(texts), 77, dtype=torch.long)
-        for i, text in enumerate(texts):
-            ids = [sot] + tok.encode(text) + [eot]
-            result[i, :len(ids)] = torch.tensor(ids)
-        return result
+    tokenize = make_tokenize()
 
     cleaned = [n.replace("-other", "").replace("-merged", "").replace("-stuff", "") for n in NAMES]
     used = sorted(set(tokenize([t.format(n) for n in cleaned for t in TEMPLATES]).flatten().tolist()))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Batch
 import Foundation
 import RegionSpot
+import Tensors
 
 /// `predict --dataset`: every image of a dataset into one results file (see `DatasetRecognition`).
 struct DatasetOptions: ParsableArguments {
@@ -32,18 +33,45 @@ struct DatasetOptions: ParsableArguments {
         options.masks = masks
         options.threads = threads
         let recognition = try DatasetRecognition(recognizer: recognizer, prompts: prompts, options: options)
-        let bar = ProgressBar(total: prompts.imageCount)
-        let lock = NSLock()
-        let summary = try recognition.run(resume: resume) { progress in
-            lock.withLock {
-                let rate = Double(progress.done - progress.skipped) / max(bar.elapsed, 1e-9)
-                bar.update(progress.done, startedAt: progress.skipped, String(format: "%.2f images/s, %d failed", rate, progress.failed))
-            }
-        }
-        for failure in summary.failures { bar.write("failed: \(failure)\n") }
-        bar.write("\(out!): \(summary.recognized) images recognized, \(summary.skipped) written before, \(summary.failures.count) failed\n")
+        let display = DatasetProgress(total: prompts.imageCount)
+        let summary = try recognition.run(resume: resume, progress: display.show)
+        let standardError = FileHandle.standardError
+        for failure in summary.failures { standardError.write(Data("failed: \(failure)\n".utf8)) }
+        standardError.write(Data(("\(out!): \(summary.recognized) images recognized, \(summary.skipped) written before, "
+            + "\(summary.failures.count) failed\(display.pace(threads: threads))\n").utf8))
         if !summary.failures.isEmpty {
             throw ExitCode(1)
+        }
+    }
+}
+
+/// The progress bar of a dataset run, and its pace: images/s and the cores its CPU time fills,
+/// counted from the first report on (loading the model and the class embeddings come before).
+private final class DatasetProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let total: Int
+    // Guarded by `lock`.
+    private var bar: ProgressBar?
+    private var cpuAtStart = 0.0
+    private var last: (recognized: Int, seconds: Double, cpu: Double) = (0, 0, 0)
+
+    init(total: Int) { self.total = total }
+
+    func show(_ progress: DatasetRecognition.Progress) {
+        lock.withLock {
+            if bar == nil { (bar, cpuAtStart) = (ProgressBar(total: total), CPUTime.processSeconds()) }
+            let seconds = bar!.elapsed, recognized = progress.done - progress.skipped
+            last = (recognized, seconds, CPUTime.processSeconds() - cpuAtStart)
+            bar!.update(progress.done, startedAt: progress.skipped,
+                        String(format: "%.2f images/s, %d failed", Double(recognized) / max(seconds, 1e-9), progress.failed))
+        }
+    }
+
+    func pace(threads: Int) -> String {
+        lock.withLock {
+            guard last.recognized > 0 else { return "" }
+            return String(format: " (%.3f images/s, CPU %.2f cores, %d threads)", Double(last.recognized) / max(last.seconds, 1e-9),
+                          last.cpu / max(last.seconds, 1e-9), threads)
         }
     }
 }

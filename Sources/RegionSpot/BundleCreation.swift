@@ -9,7 +9,8 @@ import Tensors
 /// Each part becomes a safetensors file in the bundle; the CLIP input size is the one CLIP's
 /// positional embedding was trained at and the logit scale is exp(CLIP's `logit_scale`), as
 /// RegionSpot's `build_regionspot_model` takes them. The parts are loaded and checked to fit
-/// (`BundleCheck`) before the manifest is written, so a refused combination leaves no bundle.
+/// (`BundleCheck`) before the manifest is written, so a refused combination leaves no bundle
+/// (and none of the files this run added).
 public enum BundleCreation {
     public struct Parts: Sendable {
         public var sam: URL
@@ -30,21 +31,28 @@ public enum BundleCreation {
                               clipInputSize: Int? = nil) throws -> BundleCheck {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let precision: Checkpoint.Precision = half ? .float16 : .float32
-        let sam = try store(parts.sam, in: directory, precision: precision)
-        let clip = try store(parts.clip, in: directory, precision: precision)
-        let fusion = try store(parts.fusion, in: directory, precision: precision, rename: fusionKey)
-        let clipURL = directory.appendingPathComponent(clip)
-        let clipWeights = try WeightLoader(file: clipURL)
-        guard let vision = try CLIPConfiguration.infer(from: clipWeights, file: clipURL.path).vision else {
-            throw BundleCreationError.noVisionTower(file: parts.clip.path)
+        // Files this run adds, removed again when the parts are refused: no half-made bundle stays.
+        var added: [URL] = []
+        do {
+            let sam = try store(parts.sam, in: directory, precision: precision, added: &added)
+            let clip = try store(parts.clip, in: directory, precision: precision, added: &added)
+            let fusion = try store(parts.fusion, in: directory, precision: precision, rename: fusionKey, added: &added)
+            let clipURL = directory.appendingPathComponent(clip)
+            let clipWeights = try WeightLoader(file: clipURL)
+            guard let vision = try CLIPConfiguration.infer(from: clipWeights, file: clipURL.path).vision else {
+                throw BundleCreationError.noVisionTower(file: parts.clip.path)
+            }
+            var manifest = ModelBundle.Manifest(name: name, sam: .init(weights: sam),
+                                                clip: .init(weights: clip, inputSize: clipInputSize ?? vision.imageSize),
+                                                fusion: .init(weights: fusion))
+            manifest.logitScale = try ModelBundle(directory: directory, manifest: manifest).logitScale()
+            let check = try BundleCheck.run(ModelBundle(directory: directory, manifest: manifest))
+            try ModelBundle.write(manifest, to: directory)
+            return check
+        } catch {
+            for url in added { try? FileManager.default.removeItem(at: url) }
+            throw error
         }
-        var manifest = ModelBundle.Manifest(name: name, sam: .init(weights: sam),
-                                            clip: .init(weights: clip, inputSize: clipInputSize ?? vision.imageSize),
-                                            fusion: .init(weights: fusion))
-        manifest.logitScale = try ModelBundle(directory: directory, manifest: manifest).logitScale()
-        let check = try BundleCheck.run(ModelBundle(directory: directory, manifest: manifest))
-        try ModelBundle.write(manifest, to: directory)
-        return check
     }
 
     /// The fusion head's own tensors under RegionSpot's keys: detectron2 saves the whole module,
@@ -57,10 +65,11 @@ public enum BundleCreation {
 
     /// Converts (or copies) one part into the bundle as `<its name>.safetensors`; returns that name.
     private static func store(_ source: URL, in directory: URL, precision: Checkpoint.Precision,
-                              rename: ((String) -> String?)? = nil) throws -> String {
+                              rename: ((String) -> String?)? = nil, added: inout [URL]) throws -> String {
         guard FileManager.default.fileExists(atPath: source.path) else { throw BundleCreationError.missing(file: source.path) }
         let name = source.deletingPathExtension().lastPathComponent + ".safetensors"
         let target = directory.appendingPathComponent(name)
+        if !FileManager.default.fileExists(atPath: target.path) { added.append(target) }
         guard source.pathExtension.lowercased() == "safetensors" else {
             try Checkpoint.convert(source, to: target, precision: precision, rename: rename)
             return name

@@ -56,17 +56,19 @@ let package = Package(
         .target(name: "CLIP", dependencies: ["Compression", "Tensors", "Layers", "Imaging"], resources: [.copy("Resources/bpe_simple_vocab_16e6.txt.gz")], swiftSettings: optimized),
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
-        .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
+        .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "Checkpoints", "CLIP", "SAM"], swiftSettings: optimized),
         // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ.
         .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "RegionSpot",
                                                  .product(name: "Yams", package: "Yams")]),
-        .target(name: "Watch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "Tensors"]),
+        // Recognizing a whole dataset into one results file (predict --dataset), and the inbox watcher.
+        .target(name: "Batch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "SAM", "Tensors"]),
+        .target(name: "Watch", dependencies: ["Batch", "RegionSpot", "Evaluation", "Imaging", "Tensors"]),
         .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
             "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Pipeline", "PipelineProtocol",
-            "Watch", "Training",
+            "Batch", "Watch", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -92,7 +94,8 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Evaluation", "Layers", "Tensors", "TestSupport"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
-        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol", "Pipeline", "RegionSpot"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol", "Pipeline", "RegionSpot"],
+                    exclude: ["Fixtures"]),
     ],
     cxxLanguageStandard: .cxx17
 )

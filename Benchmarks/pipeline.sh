@@ -17,34 +17,17 @@ REF=$(.venv-ref/bin/python - "$OUT" <<'PY'
 import json, os, sys, time
 import numpy as np, torch
 from PIL import Image
-from safetensors.torch import load_file
 sys.path.insert(0, "Tools")
 import make_pipeline_fixtures as m
-from segment_anything import sam_model_registry
 
 torch.set_num_threads(2)
 out = sys.argv[1]
-manifest = json.load(open(os.path.join(out, "bundle", "regionspot.json")))
-weights = lambda part: load_file(os.path.join(out, "bundle", manifest[part]["weights"]))
-sam = sam_model_registry["vit_b"](checkpoint=None).eval()
-sam.load_state_dict(weights("sam"))
-clip_state = weights("clip")
-clip_model = m.load_openai_module("model").build_model(clip_state).float().eval()
-fusion = m.build_fusion(256, 768, 512, 2048)
-fusion.load_state_dict(weights("fusion"))
-tok = m.load_openai_module("simple_tokenizer").SimpleTokenizer()
-def tokenize(texts):
-    r = torch.zeros(len(texts), 77, dtype=torch.long)
-    for i, t in enumerate(texts):
-        ids = [49406] + tok.encode(t) + [49407]
-        r[i, :len(ids)] = torch.tensor(ids)
-    return r
-ref = m.Reference(sam, clip_model, fusion, manifest["clip"]["input_size"], tokenize, m.TEMPLATES)
+ref, scale = m.reference_from_bundle(os.path.join(out, "bundle"))
+sam, fusion = ref.sam, ref.fusion
 image = np.array(Image.open(os.path.join(out, "image.png")).convert("RGB"))
 names = [l.strip() for l in open(os.path.join(out, "vocabulary.txt")) if l.strip()]
 t = time.perf_counter(); classes = ref.class_embeddings(names)
 print(f"reference text embeddings ({len(names)} classes × 81 prompts) {time.perf_counter() - t:.2f} s")
-scale = clip_model.logit_scale.exp()
 for n in (10, 100):
     boxes = np.array(json.load(open(os.path.join(out, f"boxes_{n}.json")))["boxes"], dtype=np.float32)
     with torch.no_grad():

@@ -138,8 +138,8 @@ class Reference:
                     probs=torch.softmax(logits, dim=-1))
 
 
-def tiny(out):
-    model_py = load_openai_module("model")
+def make_tokenize():
+    """clip.tokenize without clip/__init__.py: texts -> [N, 77] token ids."""
     tok = load_openai_module("simple_tokenizer").SimpleTokenizer()
     sot, eot = tok.encoder["<|startoftext|>"], tok.encoder["<|endoftext|>"]
 
@@ -149,7 +149,30 @@ def tiny(out):
             ids = [sot] + tok.encode(text) + [eot]
             result[i, :len(ids)] = torch.tensor(ids)
         return result
+    return tokenize
 
+
+def reference_from_bundle(bundle):
+    """The reference pipeline over a bundle's files (SAM ViT-B; any OpenAI CLIP; the fusion's sizes
+    from its shapes), as the benchmarks run it: (Reference, logit scale)."""
+    from safetensors.torch import load_file
+    from segment_anything import sam_model_registry
+    manifest = json.load(open(os.path.join(bundle, "regionspot.json")))
+    weights = lambda part: load_file(os.path.join(bundle, manifest[part]["weights"]))
+    sam = sam_model_registry["vit_b"](checkpoint=None).eval()
+    sam.load_state_dict(weights("sam"))
+    clip_model = load_openai_module("model").build_model(weights("clip")).float().eval()
+    state = weights("fusion")
+    d_model, token_dim = state["to_clip.weight"].shape
+    fusion = build_fusion(token_dim, d_model, state["projector.weight"].shape[0], state["decoder.layers.0.linear1.weight"].shape[0])
+    fusion.load_state_dict(state)
+    reference = Reference(sam, clip_model, fusion, manifest["clip"]["input_size"], make_tokenize(), TEMPLATES)
+    return reference, manifest.get("logit_scale") or float(clip_model.logit_scale.exp())
+
+
+def tiny(out):
+    model_py = load_openai_module("model")
+    tokenize = make_tokenize()
     templates = TEMPLATES
     names = ["cat", "traffic light", "wall-other-merged", "Band_Aid", "coffee mug"]
     used = sorted(set(tokenize([t.format(n.replace("-other", "").replace("-merged", "")) for n in names

@@ -14,15 +14,16 @@ struct RecognitionLoopBenchmark: ParsableCommand {
     @Option(help: "Directory of NAME.png and NAME.boxes.json.") var images: String
     @Option(help: "Where NAME.regions.json files go.") var out: String
     @Option(help: "Class names, one per line.") var vocabFile: String
+    @Option(help: "Compute threads.") var threads = Parallel.processorCount
 
     func run() throws {
         let vocabulary = try VocabularyInput.read(URL(fileURLWithPath: vocabFile))
-        let recognizer = try Recognizer(bundle: ModelBundle(directory: URL(fileURLWithPath: bundle)))
+        let recognizer = try Recognizer(bundle: ModelBundle(directory: URL(fileURLWithPath: bundle)), threads: threads)
         _ = try recognizer.classEmbeddings(for: vocabulary)  // as watch's first image pays it once too
         let directory = URL(fileURLWithPath: images), outbox = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: outbox, withIntermediateDirectories: true)
         let names = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
-        let start = Date()
+        let start = Date(), cpuAtStart = CPUTime.processSeconds()
         for name in names {
             let stem = String(name.dropLast(4))
             let boxes = try BoxesFile(contentsOf: directory.appendingPathComponent("\(stem).boxes.json"))
@@ -34,7 +35,8 @@ struct RecognitionLoopBenchmark: ParsableCommand {
                                           recognition: recognition, vocabulary: vocabulary)
             try AtomicFile.write(output.json(), to: outbox.appendingPathComponent("\(stem).regions.json"))
         }
-        let seconds = Date().timeIntervalSince(start)
-        print(String(format: "in-process loop: %d images in %.2f s (%.3f images/s)", names.count, seconds, Double(names.count) / seconds))
+        let seconds = Date().timeIntervalSince(start), cpu = CPUTime.processSeconds() - cpuAtStart
+        print(String(format: "in-process loop: %d images in %.2f s (%.3f images/s, CPU %.2f cores)", names.count, seconds,
+                     Double(names.count) / seconds, cpu / seconds))
     }
 }

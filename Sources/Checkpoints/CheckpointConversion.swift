@@ -24,13 +24,25 @@ extension Checkpoint {
     /// (`Scope.modelStateDict`: detectron2's `{"model": {"model.to_clip.weight": …}, …}` gives
     /// `model.to_clip.weight`), as `torch.load(f)["model"]` would; with it, the keys are the
     /// file's full dotted keys, and only those under the prefix are kept, prefix removed.
+    /// `rename`, when given, names each tensor in the output, or leaves it out (nil).
     @discardableResult
     public static func convert(_ input: URL, to output: URL, stripPrefix: String? = nil, precision: Precision = .float32,
-                               metadata: [String: String] = ["format": "pt"]) throws -> ConversionSummary {
-        let tensors = try readStored(input, stripPrefix: stripPrefix, scope: stripPrefix == nil ? .modelStateDict : .everything)
+                               metadata: [String: String] = ["format": "pt"],
+                               rename: ((String) -> String?)? = nil) throws -> ConversionSummary {
+        let stored = try readStored(input, stripPrefix: stripPrefix, scope: stripPrefix == nil ? .modelStateDict : .everything)
+        var tensors = stored
+        if let rename {
+            tensors = [:]
+            for (key, tensor) in stored {
+                guard let name = rename(key) else { continue }
+                guard tensors.updateValue(tensor, forKey: name) == nil else {
+                    throw CheckpointError.notACheckpoint(file: input.path, reason: "two tensors would both be stored as \(name)")
+                }
+            }
+        }
         guard !tensors.isEmpty else {
             let scope = stripPrefix.map { " under prefix '\($0)'" } ?? ""
-            throw CheckpointError.notACheckpoint(file: input.path, reason: "it holds no tensors\(scope)")
+            throw CheckpointError.notACheckpoint(file: input.path, reason: "it holds no tensors\(scope)\(rename == nil ? "" : " that this conversion keeps")")
         }
         var raw: [String: SafeTensors.RawTensor] = [:]
         var dtypes: [TensorDType: Int] = [:]

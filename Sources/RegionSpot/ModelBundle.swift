@@ -88,6 +88,12 @@ public struct ModelBundle: Sendable {
         do { manifest = try JSONDecoder().decode(Manifest.self, from: data) } catch let error as DecodingError {
             throw BundleError.invalidManifest(file: url.path, reason: Self.describe(error))
         }
+        try self.init(directory: directory, manifest: manifest)
+    }
+
+    /// A bundle whose manifest is not (yet) written: checked as if read from `directory`.
+    public init(directory: URL, manifest: Manifest) throws {
+        let url = directory.appendingPathComponent(Self.manifestName)
         guard manifest.format == "regionspot-bundle" else {
             throw BundleError.invalidManifest(file: url.path, reason: "format is \"\(manifest.format)\", expected \"regionspot-bundle\"")
         }

@@ -1,3 +1,4 @@
+import Batch
 import Evaluation
 import Foundation
 import Imaging
@@ -74,15 +75,13 @@ enum WatchJob {
     /// Each image's records are kept as it finishes, so a restart resumes where it stopped.
     private static func recognizeManifest(name: String, stem: String, _ options: WatchOptions, _ engine: any Recognizing) throws {
         let manifestURL = options.inbox.appendingPathComponent(name)
-        let dataset = try loadDataset(manifestURL)
+        let prompts = try DatasetPrompts(annotations: manifestURL, proposals: detectionsFile(named: manifestURL))
+        let dataset = prompts.dataset
         let vocabulary = options.vocabulary ?? dataset.categories.map(\.name)
         guard vocabulary.count == dataset.categories.count else {
             throw WatchError.badInput(file: manifestURL.path, field: "categories",
                                       reason: "--vocab gives \(vocabulary.count) names for \(dataset.categories.count) categories")
         }
-        let categoryIDs = dataset.categories.map(\.id)
-        let detections = try detectionsFile(named: manifestURL)
-        let annotations = dataset.annotationsByImage()
         let partial = options.outbox.appendingPathComponent(".regionspot-watch/partial/\(stem)")
         try FileManager.default.createDirectory(at: partial, withIntermediateDirectories: true)
 
@@ -95,17 +94,8 @@ enum WatchJob {
                 continue
             }
             do {
-                guard let fileName = dataset.imageFileNames[index] else {
-                    throw WatchError.badInput(file: manifestURL.path, field: "images[\(index)].file_name", reason: "missing")
-                }
-                let boxes: [Box], scores: [Float]?
-                if let detections {
-                    let mine = detections[imageID] ?? []
-                    (boxes, scores) = (mine.map(\.box), mine.map(\.score))
-                } else {
-                    (boxes, scores) = (annotations[index].boxes.map { Box(xywh: $0.map(Float.init)) }, nil)
-                }
-                let imageURL = options.inbox.appendingPathComponent(fileName)
+                let (boxes, scores) = prompts.prompts(forImageAt: index)
+                let imageURL = options.inbox.appendingPathComponent(try prompts.fileName(ofImageAt: index))
                 // Every class's score per box (top-k = all): a daemon's reply carries labels, not the
                 // probability matrix, and detections need all of them.
                 let recognition = try engine.recognize(RecognitionRequest(
@@ -115,7 +105,7 @@ enum WatchJob {
                                                boxScores: scores)
                 let masks = options.masks ? recognition.regions.map { $0.mask.map(CompressedRLE.init)! } : nil
                 let imageRecords = try LVISResults.records(imageID: imageID, detections: found, boxes: boxes,
-                                                           categoryIDs: categoryIDs, masks: masks)
+                                                           categoryIDs: prompts.categoryIDs, masks: masks)
                 try AtomicFile.write(LVISResults.encode(imageRecords), to: done)
                 records += imageRecords
             } catch {
@@ -142,37 +132,14 @@ enum WatchJob {
         return result
     }
 
-    private static func loadDataset(_ url: URL) throws -> GroundTruth {
-        do {
-            return try GroundTruth(contentsOf: url.path, format: .lvis, iouType: .bbox)
-        } catch let lvisError {
-            // Not LVIS (no neg_category_ids, …): COCO, else the LVIS reading's complaint.
-            if let coco = try? GroundTruth(contentsOf: url.path, format: .coco, iouType: .bbox) { return coco }
-            throw lvisError
-        }
-    }
-
-    /// The scored boxes of the results-format file a manifest names under `"detections"`, by image id.
-    private static func detectionsFile(named manifest: URL) throws -> [Int: [(box: Box, score: Float)]]? {
+    /// The results-format file a manifest names under `"detections"` (relative to the manifest), if any.
+    private static func detectionsFile(named manifest: URL) throws -> URL? {
         let root = try JSONSerialization.jsonObject(with: Data(contentsOf: manifest)) as? [String: Any]
         guard let relative = root?["detections"] else { return nil }
         guard let relative = relative as? String else {
             throw WatchError.badInput(file: manifest.path, field: "detections", reason: "expected the path of a results file")
         }
-        let url = manifest.deletingLastPathComponent().appendingPathComponent(relative)
-        guard let list = try JSONSerialization.jsonObject(with: read(url)) as? [[String: Any]] else {
-            throw WatchError.badInput(file: url.path, field: nil, reason: "expected a JSON list of {image_id, bbox, score}")
-        }
-        var byImage: [Int: [(box: Box, score: Float)]] = [:]
-        for (index, record) in list.enumerated() {
-            guard let image = record["image_id"] as? Int, let bbox = record["bbox"] as? [NSNumber], bbox.count == 4,
-                  let score = record["score"] as? NSNumber,
-                  bbox.allSatisfy({ $0.doubleValue.isFinite }), score.doubleValue.isFinite else {
-                throw WatchError.badInput(file: url.path, field: "[\(index)]", reason: "expected image_id, bbox [x, y, w, h] and score")
-            }
-            byImage[image, default: []].append((Box(xywh: bbox.map(\.floatValue)), score.floatValue))
-        }
-        return byImage
+        return manifest.deletingLastPathComponent().appendingPathComponent(relative)
     }
 
     private static func read(_ url: URL) throws -> Data {

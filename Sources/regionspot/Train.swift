@@ -84,7 +84,7 @@ struct TrainDataOptions: ParsableArguments {
         note(String(format: "feature cache %@: %d images, %.2f GB in all, %d images (%.2f GB) to compute", cache.directory.path,
                     all.reduce(0) { $0 + $1.images.count }, Double(plan.totalBytes) / 1e9, plan.missing.count, Double(plan.missingBytes) / 1e9))
         if !plan.missing.isEmpty {
-            let progress = TrainProgress(total: plan.missing.count)
+            let progress = ProgressBar(total: plan.missing.count)
             try cache.precompute(all, plan: plan, recognizer: recognizer) { done, _ in
                 progress.update(done, String(format: "%.2f images/s", Double(done) / max(progress.elapsed, 1e-9)))
             }

@@ -106,7 +106,7 @@ extension RegionSpotCommand.Train {
                 sources: prepared.sources, cache: prepared.cache, recognizer: recognizer, validation: validation, initial: initial, resume: resume)
             let first = training.trainer.iteration
             let stop = StopRequest()
-            let progress = TrainProgress(total: steps)
+            let progress = ProgressBar(total: steps)
             var regions = 0, busy = 0.0
             let outcome = try data.threads.run {
                 try training.run(shouldStop: { stop.isRequested }) { event in

@@ -2,7 +2,7 @@ import Foundation
 
 /// A one-line progress bar on stderr: redrawn in place on a terminal, else a line every
 /// `every` updates (logs and tests read whole lines).
-struct TrainProgress {
+struct ProgressBar {
     let total: Int
     let start = DispatchTime.now()
     let terminal = isatty(STDERR_FILENO) != 0
@@ -32,34 +32,5 @@ struct TrainProgress {
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds.rounded())
         return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
-    }
-}
-
-/// Set when SIGINT or SIGTERM arrives, so the training loop can checkpoint before it exits.
-final class StopRequest: @unchecked Sendable {
-    private let lock = NSLock()
-    private var requested = false
-    private var sources: [DispatchSourceSignal] = []
-
-    init() {
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { [weak self] in self?.request() }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    private func request() {
-        lock.lock()
-        requested = true
-        lock.unlock()
-    }
-
-    var isRequested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return requested
     }
 }

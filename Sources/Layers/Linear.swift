@@ -57,12 +57,11 @@ public struct Linear: ParameterizedLayer {
                 }
             }
         }
-        guard includeBias, var biasGradient = gradients.bias else { return }
+        guard includeBias, gradients.bias != nil else { return }
         let sums = dy.columnSums()
-        biasGradient.withUnsafeMutableBufferPointer { b in
+        gradients.bias!.withUnsafeMutableBufferPointer { b in
             for (j, v) in sums.scalars.enumerated() { b[range.lowerBound + j] += v }
         }
-        gradients.bias = biasGradient
     }
 
     /// dx = dy·W for output features `range` (dy [..., range.count]) → [..., in].
@@ -90,9 +89,6 @@ public struct Linear: ParameterizedLayer {
 
     public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
         try body(parameterKey(prefix, "weight"), &weight)
-        if var b = bias {
-            try body(parameterKey(prefix, "bias"), &b)
-            bias = b
-        }
+        if bias != nil { try body(parameterKey(prefix, "bias"), &bias!) }
     }
 }

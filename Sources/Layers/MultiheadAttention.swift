@@ -214,7 +214,7 @@ public struct MultiheadAttention: ParameterizedLayer {
     public func backward(_ dy: Tensor, trace: Trace, into gradients: inout MultiheadAttention) -> Tensor {
         let inProj = packedProjection, d = innerDim
         let dHeads = outProj.backward(trace.heads, outputGradient: dy, into: &gradients.outProj)
-        var gradientProjection = gradients.packedProjection
+        var gradientProjection = gradients.takePackedProjection()
         defer { gradients.projection = .packed(gradientProjection) }
         switch trace.attention {
         case let .memory(memoryTrace):
@@ -238,25 +238,36 @@ public struct MultiheadAttention: ParameterizedLayer {
 
     /// The in-projection of the packed layout; training supports only that one (RegionSpot's).
     private var packedProjection: Linear {
-        guard case let .packed(inProj) = projection else {
-            preconditionFailure("MultiheadAttention training: only the packed in_proj layout (nn.MultiheadAttention) is supported")
-        }
+        guard case let .packed(inProj) = projection else { preconditionFailure(Self.packedOnly) }
+        return inProj
+    }
+
+    private static let packedOnly = "MultiheadAttention training: only the packed in_proj layout (nn.MultiheadAttention) is supported"
+
+    /// The projection moved out of the layer (an empty one is left until it is put back): a
+    /// copy of an enum's payload shares its tensors, so changing them would copy them first
+    /// (14 MB per decoder layer and step in training), where the moved-out one changes in place.
+    private mutating func takeProjection() -> Projection {
+        defer { projection = .packed(Linear(weight: Tensor(shape: [0, 0]), bias: nil)) }
+        return projection
+    }
+
+    private mutating func takePackedProjection() -> Linear {
+        guard case let .packed(inProj) = takeProjection() else { preconditionFailure(Self.packedOnly) }
         return inProj
     }
 
     public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
-        switch projection {
+        switch takeProjection() {
         case var .packed(inProj):
+            defer { projection = .packed(inProj) }
             try body(parameterKey(prefix, "in_proj_weight"), &inProj.weight)
-            var bias = inProj.bias!
-            try body(parameterKey(prefix, "in_proj_bias"), &bias)
-            inProj.bias = bias
-            projection = .packed(inProj)
+            try body(parameterKey(prefix, "in_proj_bias"), &inProj.bias!)
         case .split(var query, var key, var value):
+            defer { projection = .split(query: query, key: key, value: value) }
             try query.updateParameters(prefix: parameterKey(prefix, "q_proj"), body)
             try key.updateParameters(prefix: parameterKey(prefix, "k_proj"), body)
             try value.updateParameters(prefix: parameterKey(prefix, "v_proj"), body)
-            projection = .split(query: query, key: key, value: value)
         }
         try outProj.updateParameters(prefix: parameterKey(prefix, "out_proj"), body)
     }

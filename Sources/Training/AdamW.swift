@@ -57,11 +57,13 @@ public struct AdamW: Sendable {
     }
 
     /// Updates every parameter of `model` with the tensor of `gradients` (a model of the same
-    /// structure holding gradients) under the same key, at `learningRate`.
-    public mutating func step<Model: ParameterizedLayer>(_ model: inout Model, gradients: Model, learningRate: Double) {
+    /// structure holding gradients) under the same key, at `learningRate`, each gradient
+    /// multiplied by `gradientScale` first (the clipping coefficient).
+    public mutating func step<Model: ParameterizedLayer>(_ model: inout Model, gradients: Model, learningRate: Double,
+                                                         gradientScale: Float = 1) {
         let gradientList = gradients.parameters()
         steps += 1
-        let scalars = StepScalars(options: options, learningRate: learningRate, step: steps)
+        let scalars = StepScalars(options: options, learningRate: learningRate, step: steps, gradientScale: gradientScale)
         var index = 0
         model.updateParameters(prefix: "") { key, parameter in
             let (gradientKey, gradient) = gradientList[index]
@@ -78,10 +80,11 @@ public struct AdamW: Sendable {
     /// What one step applies to every element, as Float (PyTorch passes its Python scalars to
     /// float32 kernels).
     struct StepScalars {
-        let decay: Float, firstWeight: Float, beta2: Float, secondWeight: Float
+        let gradientScale: Float, decay: Float, firstWeight: Float, beta2: Float, secondWeight: Float
         let biasCorrection2Root: Float, epsilon: Float, negativeStepSize: Float
 
-        init(options: Options, learningRate: Double, step: Int) {
+        init(options: Options, learningRate: Double, step: Int, gradientScale: Float) {
+            self.gradientScale = gradientScale
             decay = Float(1 - learningRate * options.weightDecay)
             firstWeight = Float(1 - options.beta1)
             beta2 = Float(options.beta2)
@@ -126,13 +129,13 @@ public struct AdamW: Sendable {
         }
     }
 
-    /// Sixteen elements: decay, exp_avg.lerp_(grad, 1 − β1) in PyTorch's two-branch form
+    /// Sixteen elements: the gradient's scale, decay, exp_avg.lerp_(grad, 1 − β1) in PyTorch's two-branch form
     /// (the same branch for every element), exp_avg_sq, and the step.
     @inline(__always)
     private static func update(_ p: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
                                _ v: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ s: StepScalars) {
         typealias V = SIMD16<Float>
-        let gradient = UnsafeRawPointer(g).loadUnaligned(as: V.self)
+        let gradient = UnsafeRawPointer(g).loadUnaligned(as: V.self) * s.gradientScale
         var first = UnsafeRawPointer(m).loadUnaligned(as: V.self)
         first = s.firstWeight < 0.5 ? first + s.firstWeight * (gradient - first) : gradient - (gradient - first) * (1 - s.firstWeight)
         var second = UnsafeRawPointer(v).loadUnaligned(as: V.self)

@@ -85,10 +85,11 @@ public struct FusionTrainer: Sendable {
     /// One update from `batch`, whose labels index `classEmbeddings` [classes, text dim] (L2-normalised).
     @discardableResult
     public mutating func step(_ batch: FeatureBatch, classEmbeddings: Tensor, logitScale: Float) throws -> StepReport {
-        var (loss, gradients) = try lossAndGradients(batch, classEmbeddings: classEmbeddings, logitScale: logitScale)
-        let norm = GradientClipping.clipByGlobalNorm(&gradients, maxNorm: options.maxGradientNorm)
+        let (loss, gradients) = try lossAndGradients(batch, classEmbeddings: classEmbeddings, logitScale: logitScale)
+        let norm = GradientClipping.globalNorm(gradients)
         let rate = options.schedule.learningRate(at: iteration)
-        optimizer.step(&model, gradients: gradients, learningRate: rate)
+        optimizer.step(&model, gradients: gradients, learningRate: rate,
+                       gradientScale: GradientClipping.coefficient(norm: norm, maxNorm: options.maxGradientNorm))
         iteration += 1
         return StepReport(iteration: iteration - 1, loss: loss, gradientNorm: norm, learningRate: rate)
     }

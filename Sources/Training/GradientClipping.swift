@@ -4,21 +4,16 @@ import Tensors
 /// `torch.nn.utils.clip_grad_norm_` over the full model, as RegionSpot clips
 /// (SOLVER.CLIP_GRADIENTS, CLIP_TYPE "full_model", CLIP_VALUE 1.0, NORM_TYPE 2).
 public enum GradientClipping {
-    /// The L2 norm of all gradients together (returned, before clipping); when it exceeds
-    /// `maxNorm` every gradient is scaled by maxNorm / (norm + 1e-6), as PyTorch does.
-    @discardableResult
-    public static func clipByGlobalNorm<Model: ParameterizedLayer>(_ gradients: inout Model, maxNorm: Double) -> Double {
-        let norm = gradients.parameters().reduce(0) { $0 + sumOfSquares($1.tensor) }.squareRoot()
-        let coefficient = maxNorm / (norm + 1e-6)
-        if coefficient < 1 {
-            let factor = Float(coefficient)
-            gradients.updateParameters(prefix: "") { _, gradient in
-                gradient.withUnsafeMutableBufferPointer { g in
-                    if let base = g.baseAddress { FastMath.scale(base, count: g.count, by: factor) }
-                }
-            }
-        }
-        return norm
+    /// The L2 norm of all gradients together, before clipping.
+    public static func globalNorm<Model: ParameterizedLayer>(_ gradients: Model) -> Double {
+        gradients.parameters().reduce(0) { $0 + sumOfSquares($1.tensor) }.squareRoot()
+    }
+
+    /// What every gradient is multiplied by: maxNorm / (norm + 1e-6) when that is below 1, else
+    /// 1, as PyTorch does. `AdamW.step` applies it as it reads each gradient, which spares a
+    /// pass over all of them (the same float products as scaling first).
+    public static func coefficient(norm: Double, maxNorm: Double) -> Float {
+        Float(min(1, maxNorm / (norm + 1e-6)))
     }
 
     /// Σ v² in Double over fixed blocks summed in order: the same value at any thread count.

@@ -39,11 +39,12 @@ struct OptimizerTests {
             let rate = schedule.learningRate(at: step)
             let expectedRate = Double(try file.tensor(named: "lr.\(step)").scalars[0])
             #expect(abs(rate - expectedRate) <= 1e-7 * expectedRate, "step \(step): lr \(rate) vs \(expectedRate)")
-            var gradients = TwoTensors(first: try file.tensor(named: "grad.\(step).0"), second: try file.tensor(named: "grad.\(step).1"))
-            let norm = GradientClipping.clipByGlobalNorm(&gradients, maxNorm: 1)
+            let gradients = TwoTensors(first: try file.tensor(named: "grad.\(step).0"), second: try file.tensor(named: "grad.\(step).1"))
+            let norm = GradientClipping.globalNorm(gradients)
             let expectedNorm = Double(try file.tensor(named: "norm.\(step)").scalars[0])
             #expect(abs(norm - expectedNorm) <= 1e-6 * expectedNorm, "step \(step): norm \(norm) vs \(expectedNorm)")
-            optimizer.step(&model, gradients: gradients, learningRate: rate)
+            optimizer.step(&model, gradients: gradients, learningRate: rate,
+                           gradientScale: GradientClipping.coefficient(norm: norm, maxNorm: 1))
             let difference = max(maxDifference(model.first.scalars, try file.tensor(named: "after.\(step).0").scalars),
                                  maxDifference(model.second.scalars, try file.tensor(named: "after.\(step).1").scalars))
             #expect(difference < 1e-6, "step \(step)")
@@ -74,12 +75,13 @@ struct OptimizerTests {
     }
 
     @Test func clippingLeavesSmallGradientsAlone() {
-        var gradients = TwoTensors(first: Tensor(shape: [2], scalars: [0.3, 0.4]), second: Tensor(shape: [1], scalars: [0]))
-        #expect(abs(GradientClipping.clipByGlobalNorm(&gradients, maxNorm: 1) - 0.5) < 1e-7)
-        #expect(gradients.first.scalars == [0.3, 0.4])
-        var large = TwoTensors(first: Tensor(shape: [2], scalars: [3, 4]), second: Tensor(shape: [1], scalars: [0]))
-        #expect(GradientClipping.clipByGlobalNorm(&large, maxNorm: 1) == 5)
-        #expect(maxDifference(large.first.scalars, [0.6, 0.8]) < 1e-6)
+        let small = TwoTensors(first: Tensor(shape: [2], scalars: [0.3, 0.4]), second: Tensor(shape: [1], scalars: [0]))
+        let smallNorm = GradientClipping.globalNorm(small)
+        #expect(abs(smallNorm - 0.5) < 1e-7)
+        #expect(GradientClipping.coefficient(norm: smallNorm, maxNorm: 1) == 1)
+        let large = TwoTensors(first: Tensor(shape: [2], scalars: [3, 4]), second: Tensor(shape: [1], scalars: [0]))
+        #expect(GradientClipping.globalNorm(large) == 5)
+        #expect(abs(GradientClipping.coefficient(norm: 5, maxNorm: 1) - 0.2) < 1e-7)
     }
 
     @Test func badOptionsAreRejected() {

@@ -64,7 +64,6 @@ public struct Catalogue: Sendable {
 
     public let categories: [WorldCategory]
 
-    public var training: [WorldCategory] { categories.filter { !$0.heldOut } }
     public var heldOut: [WorldCategory] { categories.filter(\.heldOut) }
 
     public init(count: Int, heldOut: Int, seed: UInt64) throws {

@@ -64,11 +64,13 @@ let package = Package(
         .target(name: "Batch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "SAM", "Tensors"]),
         .target(name: "Watch", dependencies: ["Batch", "RegionSpot", "Evaluation", "Imaging", "Tensors"]),
         .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
+        // The demo's synthetic long-tail world (`regionspot synth`).
+        .target(name: "SyntheticWorld", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
             "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Pipeline", "PipelineProtocol",
-            "Batch", "Watch", "Training",
+            "Batch", "Watch", "Training", "SyntheticWorld",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -89,6 +91,7 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
+        .testTarget(name: "SyntheticWorldTests", dependencies: ["SyntheticWorld", "Evaluation", "Imaging", "Tensors"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging", "TestSupport"]),

@@ -162,6 +162,26 @@ def run_vit_fixture(out):
     decode(sam, predictor, out, "vit_points", points=(points, labels))
 
 
+@torch.no_grad()
+def run_patch8_fixture(out):
+    """A patch-8 ViT, the demo encoder's shape: its embedding grid (and so the prompt encoder's
+    positional grid) is img_size / 8, not the released models' img_size / 16."""
+    torch.manual_seed(0)
+    sam = vit_sam(img_size=64, patch=8, embed=32, depth=2, heads=2, global_idx=(0, 1), window=0, prompt_dim=32)
+    randomize(sam, seed=3)
+    save_file(sam_state(sam), os.path.join(out, "vit_patch8.safetensors"))
+    image = np.random.default_rng(4).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
+    predictor = SamPredictor(sam)
+    predictor.set_image(image)
+    save_npy(os.path.join(out, "vit_patch8_image.npy"), image)
+    resized = predictor.transform.apply_image(image)
+    pixels = sam.preprocess(torch.as_tensor(resized).permute(2, 0, 1)[None].float())
+    save_npy(os.path.join(out, "vit_patch8_pixels.npy"), pixels[0])
+    boxes = np.array([[5, 6, 40, 30], [0, 0, 63, 47], [30.5, 20.25, 50, 44]], dtype=np.float32)
+    save_npy(os.path.join(out, "vit_patch8_boxes.npy"), boxes)
+    decode(sam, predictor, out, "vit_patch8", boxes=boxes)
+
+
 def decode(sam, predictor, out, prefix, boxes=None, points=None):
     tfm = predictor.transform
     box_t = tfm.apply_boxes_torch(torch.as_tensor(boxes), predictor.original_size) if boxes is not None else None
@@ -229,5 +249,6 @@ if __name__ == "__main__":
     out = os.path.join(ROOT, "Tests", "SAMTests", "Fixtures")
     os.makedirs(out, exist_ok=True)
     run_vit_fixture(out)
+    run_patch8_fixture(out)
     run_tinyvit_fixture(out)
     print("wrote", out)

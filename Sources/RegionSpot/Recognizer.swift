@@ -118,7 +118,7 @@ public final class Recognizer: Recognizing {
     /// An image embedding computed elsewhere (another process, a cache), made ready for `regionTokens`.
     public func imageEmbedding(_ embedding: Tensor, inputSize: (height: Int, width: Int),
                                originalSize: (height: Int, width: Int)) throws -> SamPredictor.ImageEmbedding {
-        let e = sam.maskDecoder.transformerDim, g = sam.imageEncoder.imageSize / 16
+        let e = sam.maskDecoder.transformerDim, g = sam.imageEncoder.embeddingGridSize
         guard embedding.shape == [e, g, g] else {
             throw RecognizerError.stageInput("image embedding must be [\(e), \(g), \(g)], got \(embedding.shape)")
         }

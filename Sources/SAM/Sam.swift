@@ -17,7 +17,16 @@ public enum SamImageEncoder: Sendable {
         }
     }
 
-    /// pixels [3, S, S], normalised and zero-padded → embedding [E, S/16, S/16].
+    /// Side of the image embedding's grid: S / patch for the ViT (64 for the released models,
+    /// 16 for a 128-pixel patch-8 one), S / 16 for TinyViT.
+    public var embeddingGridSize: Int {
+        switch self {
+        case let .vit(e): return e.configuration.gridSize
+        case let .tinyViT(e): return e.configuration.imageSize / 16
+        }
+    }
+
+    /// pixels [3, S, S], normalised and zero-padded → embedding [E, g, g] (g = `embeddingGridSize`).
     public func callAsFunction(_ pixels: Tensor) -> Tensor {
         switch self {
         case let .vit(e): return e(pixels)
@@ -62,7 +71,7 @@ public struct Sam: Sendable {
         let embedDim = maskDecoder.transformerDim
         let imageSize = imageEncoder.imageSize
         promptEncoder = try PromptEncoder(loader.scoped("prompt_encoder"), embedDim: embedDim,
-                                          gridSize: imageSize / 16, inputImageSize: imageSize)
+                                          gridSize: imageEncoder.embeddingGridSize, inputImageSize: imageSize)
         let unused = loader.unusedKeys()
         guard unused.isEmpty else { throw SAMError.unusedTensors(origin: origin, keys: unused) }
     }

@@ -126,3 +126,20 @@ func expectMasks(_ masks: [BinaryMask], match name: String) throws {
         #expect("\(error)".contains("image_encoder.blocks.1.attn.proj.bias"))
     }
 }
+
+/// A patch-8 ViT (the demo encoder's shape): an embedding grid of S / 8, which the prompt
+/// encoder's positional grid must follow (the released models' S / 16 would not fit).
+@Test func patch8ViTMatchesReference() throws {
+    let predictor = SamPredictor(model: try loadViT("vit_patch8.safetensors"))
+    #expect(predictor.model.imageEncoder.embeddingGridSize == 8)
+    let image = try fixture("vit_patch8_image.npy")
+    let embedded = predictor.embed(pixels: try fixture("vit_patch8_pixels.npy"), inputSize: (image.shape[0], image.shape[1]),
+                                   originalSize: (image.shape[0], image.shape[1]))
+    let t = try fixture("vit_patch8_boxes.npy")
+    let boxes = (0..<t.shape[0]).map { Box(Array(t.scalars[($0 * 4)..<($0 * 4 + 4)]))! }
+    let out = try predictor.predict(boxes: boxes, on: embedded)
+    #expect(relativeError(out.maskTokens, try fixture("vit_patch8_mask_tokens.npy")) < 1e-4)
+    #expect(relativeError(out.iouPredictions, try fixture("vit_patch8_iou.npy")) < 1e-4)
+    #expect(relativeError(try #require(out.lowResMasks), try fixture("vit_patch8_low_res.npy")) < 1e-4)
+    try expectMasks(out.masks, match: "vit_patch8_masks.npy")
+}

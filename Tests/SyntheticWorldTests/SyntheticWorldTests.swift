@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import Evaluation
+import Imaging
+import Tensors
+@testable import SyntheticWorld
+
+/// A small world in a fresh temporary directory.
+private func makeWorld(seed: UInt64 = 7, categories: Int = 40, heldOut: Int = 4, images: Int = 80, valImages: Int = 30,
+                       size: Int = 64, threads: Int = 2) throws -> URL {
+    var c = WorldConfiguration()
+    (c.seed, c.categories, c.heldOut, c.trainImages, c.valImages, c.width, c.height) = (seed, categories, heldOut, images, valImages, size, size)
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(UUID().uuidString)")
+    _ = try Parallel.withThreads(threads) { try SyntheticWorld.generate(c, to: directory) }
+    return directory
+}
+
+/// Every file under `directory`, by relative path.
+private func contents(_ directory: URL) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    for name in try FileManager.default.subpathsOfDirectory(atPath: directory.path) {
+        let url = directory.appendingPathComponent(name)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            files[name] = try Data(contentsOf: url)
+        }
+    }
+    return files
+}
+
+private func json(_ url: URL) throws -> [String: Any] {
+    try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+}
+
+private func records(_ file: [String: Any], _ key: String) -> [[String: Any]] { file[key] as! [[String: Any]] }
+
+@Test func sameSeedGivesSameBytesWhateverTheThreads() throws {
+    let first = try makeWorld(threads: 2), second = try makeWorld(threads: 1), other = try makeWorld(seed: 8)
+    defer { for url in [first, second, other] { try? FileManager.default.removeItem(at: url) } }
+    let a = try contents(first), b = try contents(second), c = try contents(other)
+    #expect(a.count == 80 + 30 + 2)
+    #expect(a == b)
+    #expect(a["train.json"] != c["train.json"])
+}
+
+@Test func frequenciesFollowLVISRuleAndSpanTheTail() throws {
+    let world = try makeWorld(categories: 30, heldOut: 3, images: 1500, valImages: 10, size: 48)
+    defer { try? FileManager.default.removeItem(at: world) }
+    let train = try json(world.appendingPathComponent("train.json"))
+    var images: [Int: Set<Int>] = [:]
+    for a in records(train, "annotations") { images[a["category_id"] as! Int, default: []].insert(a["image_id"] as! Int) }
+    var groups: [String: Int] = [:]
+    for category in records(train, "categories") {
+        let count = images[category["id"] as! Int]?.count ?? 0
+        let frequency = category["frequency"] as! String
+        #expect(count >= 1, "\(category["name"]!) has no training image")
+        #expect(frequency == (count <= 10 ? "r" : count <= 100 ? "c" : "f"), "\(category["name"]!): \(count) images, \(frequency)")
+        #expect(category["image_count"] as! Int == count)
+        groups[frequency, default: 0] += 1
+    }
+    #expect(groups.keys.sorted() == ["c", "f", "r"], "groups \(groups)")
+}
+
+@Test func heldOutNamesNeverReachTraining() throws {
+    let world = try makeWorld()
+    defer { try? FileManager.default.removeItem(at: world) }
+    let trainText = try String(contentsOf: world.appendingPathComponent("train.json"), encoding: .utf8)
+    let train = try json(world.appendingPathComponent("train.json")), val = try json(world.appendingPathComponent("val.json"))
+    let heldOut = records(val, "categories").filter { $0["held_out"] as! Bool }
+    #expect(heldOut.count == 4)
+    let trainNames = records(train, "categories").map { $0["name"] as! String }
+    #expect(trainNames.count == 36)
+    let trainIDs = Set(records(train, "categories").map { $0["id"] as! Int })
+    for category in heldOut {
+        let name = category["name"] as! String
+        #expect(!trainText.contains("\"\(name)\""), "\(name) is named in train.json")
+        #expect(!trainIDs.contains(category["id"] as! Int))
+        for word in name.split(separator: " ") {
+            #expect(trainNames.contains { $0.split(separator: " ").contains(word) }, "\(word) of \(name) is in no training name")
+        }
+    }
+    let heldOutIDs = Set(heldOut.map { $0["id"] as! Int })
+    for image in records(train, "images") {
+        #expect(heldOutIDs.isDisjoint(with: image["neg_category_ids"] as! [Int]))
+    }
+    #expect(records(train, "annotations").allSatisfy { !heldOutIDs.contains($0["category_id"] as! Int) })
+    #expect(records(val, "annotations").contains { heldOutIDs.contains($0["category_id"] as! Int) })
+}
+
+@Test func masksAgreeWithBoxesAndAreas() throws {
+    let world = try makeWorld()
+    defer { try? FileManager.default.removeItem(at: world) }
+    let val = try json(world.appendingPathComponent("val.json"))
+    let present = Dictionary(grouping: records(val, "annotations"), by: { $0["image_id"] as! Int })
+    for image in records(val, "images") {
+        let negatives = Set(image["neg_category_ids"] as! [Int])
+        let here = Set((present[image["id"] as! Int] ?? []).map { $0["category_id"] as! Int })
+        #expect(negatives.isDisjoint(with: here), "image \(image["id"]!) lists a present category as negative")
+    }
+    for a in records(val, "annotations") {
+        let segmentation = a["segmentation"] as! [String: Any]
+        let size = segmentation["size"] as! [Int]
+        let rle = RLE(compressed: Array((segmentation["counts"] as! String).utf8), height: size[0], width: size[1])
+        #expect(rle.boundingBox == (a["bbox"] as! [Int]).map(Double.init), "annotation \(a["id"]!)")
+        #expect(Int(rle.area) == a["area"] as! Int, "annotation \(a["id"]!)")
+    }
+}
+
+@Test func groundTruthAsDetectionsScoresPerfectly() throws {
+    let world = try makeWorld()
+    defer { try? FileManager.default.removeItem(at: world) }
+    for split in ["train", "val"] {
+        let annotations = world.appendingPathComponent("\(split).json")
+        let detections = records(try json(annotations), "annotations").map { a -> [String: Any] in
+            ["image_id": a["image_id"]!, "category_id": a["category_id"]!, "bbox": a["bbox"]!,
+             "segmentation": a["segmentation"]!, "score": 1.0]
+        }
+        let results = world.appendingPathComponent("\(split)-results.json")
+        try JSONSerialization.data(withJSONObject: detections).write(to: results)
+        for iouType in IoUType.allCases {
+            let evaluation = try Evaluation(groundTruth: annotations.path, detections: results.path, iouType: iouType, format: .lvis)
+            let ap = evaluation.metrics.first { $0.key == "AP" }!.value
+            #expect(abs(ap - 1) < 1e-9, "\(split) \(iouType) AP \(ap)")
+        }
+    }
+}
+
+@Test func badConfigurationsAreRefusedByName() throws {
+    var c = WorldConfiguration()
+    c.trainImages = 10
+    #expect(throws: WorldError.self) { try SyntheticWorld.generate(c, to: FileManager.default.temporaryDirectory) }
+    c = WorldConfiguration()
+    c.categories = 1000
+    #expect(throws: WorldError.invalidConfiguration("--categories must lie in 2...320 (colours × shapes × textures), got 1000")) {
+        try SyntheticWorld.generate(c, to: FileManager.default.temporaryDirectory)
+    }
+}

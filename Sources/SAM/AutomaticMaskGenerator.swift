@@ -44,12 +44,28 @@ public struct AutomaticMaskGenerator: Sendable {
     public let options: Options
     let pointGrids: [PointGrid]
 
+    /// Fails with `SAMError.badInput` naming the reference's parameter when `options` are inconsistent.
     public init(predictor: SamPredictor, options: Options = Options()) throws {
+        pointGrids = try Self.pointGrids(for: options)
+        self.predictor = predictor
+        self.options = options
+    }
+
+    /// The point grid of each crop layer, after checking every option.
+    public static func pointGrids(for options: Options) throws -> [PointGrid] {
         func bad(_ what: String, _ reason: String) -> SAMError { .badInput(what: what, reason: reason) }
+        guard options.pointsPerBatch > 0 else { throw bad("points_per_batch", "must be positive, got \(options.pointsPerBatch)") }
+        guard options.minMaskRegionArea >= 0 else { throw bad("min_mask_region_area", "must be 0 or more, got \(options.minMaskRegionArea)") }
+        guard options.cropNLayers >= 0 else { throw bad("crop_n_layers", "must be 0 or more, got \(options.cropNLayers)") }
+        for (name, value) in [("pred_iou_thresh", options.predIouThresh), ("stability_score_thresh", options.stabilityScoreThresh),
+                              ("stability_score_offset", options.stabilityScoreOffset), ("box_nms_thresh", options.boxNmsThresh),
+                              ("crop_nms_thresh", options.cropNmsThresh), ("crop_overlap_ratio", options.cropOverlapRatio)]
+        where !value.isFinite {
+            throw bad(name, "must be a finite number, got \(value)")
+        }
         switch (options.pointsPerSide, options.pointGrids) {
         case let (n?, nil):
             guard n > 0 else { throw bad("points_per_side", "must be positive, got \(n)") }
-            guard options.cropNLayers >= 0 else { throw bad("crop_n_layers", "must be 0 or more, got \(options.cropNLayers)") }
             guard options.cropNPointsDownscaleFactor > 0 else {
                 throw bad("crop_n_points_downscale_factor", "must be positive, got \(options.cropNPointsDownscaleFactor)")
             }
@@ -57,32 +73,23 @@ public struct AutomaticMaskGenerator: Sendable {
             guard last >= 1 else {
                 throw bad("crop_n_points_downscale_factor", "leaves crop layer \(options.cropNLayers) with no points (\(n) per side)")
             }
-            pointGrids = PointGrid.layers(perSide: n, cropLayers: options.cropNLayers, downscaleFactor: options.cropNPointsDownscaleFactor)
+            return PointGrid.layers(perSide: n, cropLayers: options.cropNLayers, downscaleFactor: options.cropNPointsDownscaleFactor)
         case let (nil, grids?):
             guard grids.count > options.cropNLayers else {
                 throw bad("point_grids", "\(grids.count) grid(s) for \(options.cropNLayers + 1) crop layer(s)")
             }
-            pointGrids = grids
+            return grids
         default:
             throw bad("points_per_side", "give exactly one of points_per_side and point_grids")
         }
-        guard options.pointsPerBatch > 0 else { throw bad("points_per_batch", "must be positive, got \(options.pointsPerBatch)") }
-        guard options.minMaskRegionArea >= 0 else { throw bad("min_mask_region_area", "must be 0 or more, got \(options.minMaskRegionArea)") }
-        for (name, value) in [("pred_iou_thresh", options.predIouThresh), ("stability_score_thresh", options.stabilityScoreThresh),
-                              ("stability_score_offset", options.stabilityScoreOffset), ("box_nms_thresh", options.boxNmsThresh),
-                              ("crop_nms_thresh", options.cropNmsThresh), ("crop_overlap_ratio", options.cropOverlapRatio)]
-        where !value.isFinite {
-            throw bad(name, "must be a finite number, got \(value)")
-        }
-        self.predictor = predictor
-        self.options = options
     }
 
-    /// `generate`: the masks of `image`, in the reference's order.
-    public func generate(_ image: RGBImage) -> [GeneratedMask] {
+    /// `generate`: the masks of `image`, in the reference's order. `embedding`, when given, is the
+    /// image's embedding by the same predictor (`setImage(image)`), used instead of encoding it again.
+    public func generate(_ image: RGBImage, embedding: SamPredictor.ImageEmbedding? = nil) -> [GeneratedMask] {
         let crops = CropBox.generate(width: image.width, height: image.height, layers: options.cropNLayers,
                                      overlapRatio: options.cropOverlapRatio)
-        var masks = crops.flatMap { process(crop: $0, of: image) }
+        var masks = crops.flatMap { process(crop: $0, of: image, embedding: $0.layer == 0 ? embedding : nil) }
         if crops.count > 1 {
             // Duplicates between crops: prefer masks from smaller crops.
             let scores = masks.map { 1 / Float($0.cropBox.width * $0.cropBox.height) }
@@ -96,10 +103,10 @@ public struct AutomaticMaskGenerator: Sendable {
     }
 
     /// `_process_crop`: embeds the crop, prompts its grid in batches, removes duplicates within it.
-    func process(crop: CropBox, of image: RGBImage) -> [GeneratedMask] {
+    func process(crop: CropBox, of image: RGBImage, embedding: SamPredictor.ImageEmbedding?) -> [GeneratedMask] {
         let whole = crop.x0 == 0 && crop.y0 == 0 && crop.width == image.width && crop.height == image.height
-        let cropped = whole ? image : image.cropped(x: crop.x0, y: crop.y0, width: crop.width, height: crop.height)
-        let embedded = predictor.setImage(cropped)
+        let embedded = embedding ?? predictor.setImage(
+            whole ? image : image.cropped(x: crop.x0, y: crop.y0, width: crop.width, height: crop.height))
         let points = pointGrids[crop.layer].points.map { (x: $0.x * Double(crop.width), y: $0.y * Double(crop.height)) }
         var masks: [GeneratedMask] = []
         for start in stride(from: 0, to: points.count, by: options.pointsPerBatch) {

@@ -60,7 +60,7 @@ let package = Package(
         // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ.
         .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "RegionSpot",
                                                  .product(name: "Yams", package: "Yams")]),
-        .target(name: "Watch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "Tensors"]),
+        .target(name: "Watch", dependencies: ["RegionSpot", "SAM", "Evaluation", "Imaging", "Tensors"]),
         .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
 
         // The thin executable and the benchmarks.

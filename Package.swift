@@ -62,7 +62,7 @@ let package = Package(
                                                  .product(name: "Yams", package: "Yams")]),
         // Recognizing a whole dataset into one results file (predict --dataset), and the inbox watcher.
         .target(name: "Batch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "SAM", "Tensors"]),
-        .target(name: "Watch", dependencies: ["Batch", "RegionSpot", "Evaluation", "Imaging", "Tensors"]),
+        .target(name: "Watch", dependencies: ["Batch", "RegionSpot", "SAM", "Evaluation", "Imaging", "Tensors"]),
         .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
         // The demo's synthetic long-tail world (`regionspot synth`).
         .target(name: "SyntheticWorld", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),

@@ -22,6 +22,31 @@ extension RLE {
     public init(_ mask: BinaryMask) {
         self.init(mask: mask.columnMajorBytes, height: mask.height, width: mask.width)
     }
+
+    /// The encoding of a `width` × `height` mask that is `mask` with its top-left corner at (x, y)
+    /// and empty elsewhere, without building that larger mask. `mask` must lie inside it.
+    public init(_ mask: BinaryMask, at x: Int, _ y: Int, width: Int, height: Int) {
+        precondition(x >= 0 && y >= 0 && x + mask.width <= width && y + mask.height <= height,
+                     "mask \(mask.width)x\(mask.height) at (\(x), \(y)) outside \(width)x\(height)")
+        var counts: [UInt32] = [], value = false, run = 0
+        func extend(_ pixel: Bool, _ length: Int) {
+            guard length > 0 else { return }
+            if pixel != value {
+                counts.append(UInt32(run))
+                (value, run) = (pixel, 0)
+            }
+            run += length
+        }
+        extend(false, x * height)
+        for column in 0..<mask.width {
+            extend(false, y)
+            for row in 0..<mask.height { extend(mask.pixels[row * mask.width + column], 1) }
+            extend(false, height - y - mask.height)
+        }
+        extend(false, (width - x - mask.width) * height)
+        counts.append(UInt32(run))
+        self.init(height: height, width: width, counts: counts)
+    }
 }
 
 extension BinaryMask {

@@ -76,6 +76,7 @@ public final class PipelineClient: Recognizing {
         message.vocabulary = request.vocabulary
         message.topK = UInt32(max(1, request.topK))
         message.masks = request.masks
+        if request.proposals != nil { message.proposals = .sam }  // the daemon proposes with its own options (UNIMPLEMENTED today)
         if let deadlineMilliseconds { message.deadlineMs = UInt32(deadlineMilliseconds) }
         var envelope = Regionspot_V1_Request()
         envelope.recognize = message

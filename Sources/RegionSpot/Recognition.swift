@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import SAM
 import Tensors
 
 /// What a front end asks: name what is in each box of one image, from a vocabulary given now.
@@ -19,8 +20,13 @@ public struct RecognitionRequest: Sendable {
     public var topK: Int
     /// Also return each box's mask at the image's size.
     public var masks: Bool
+    /// When set, `boxes` is empty and SAM's automatic mask generator proposes the regions
+    /// (`Recognizer.Regions.proposals`).
+    public var proposals: AutomaticMaskGenerator.Options?
 
-    public init(image: Image, boxes: [Box], boxScores: [Float]? = nil, vocabulary: [String], topK: Int = 5, masks: Bool = false) {
+    public init(image: Image, boxes: [Box], boxScores: [Float]? = nil, vocabulary: [String], topK: Int = 5, masks: Bool = false,
+                proposals: AutomaticMaskGenerator.Options? = nil) {
+        self.proposals = proposals
         self.image = image
         self.boxes = boxes
         self.boxScores = boxScores

@@ -179,14 +179,36 @@ public final class Recognizer: Recognizing {
         case let .decoded(decoded): image = decoded
         case let .encoded(data, source): image = try RGBImage(decoding: data, source: source)
         }
-        return try recognize(image: image, boxes: request.boxes, boxScores: request.boxScores, vocabulary: request.vocabulary,
-                             topK: request.topK, masks: request.masks)
+        let regions = request.proposals.map(Regions.proposals) ?? .boxes(request.boxes, scores: request.boxScores)
+        return try recognize(image: image, regions: regions, vocabulary: request.vocabulary, topK: request.topK, masks: request.masks)
     }
 
     /// Labels each box (original pixels) with the `topK` most probable classes.
     public func recognize(image: RGBImage, boxes: [Box], boxScores: [Float]? = nil, vocabulary: [String],
                           topK: Int = 5, masks: Bool = false) throws -> Recognition {
+        try recognize(image: image, regions: .boxes(boxes, scores: boxScores), vocabulary: vocabulary, topK: topK, masks: masks)
+    }
+
+    /// Where the regions to recognize come from.
+    public enum Regions: Sendable {
+        /// Given boxes (original pixels), with a detector's score per box when there is one.
+        case boxes([Box], scores: [Float]?)
+        /// Every mask SAM's automatic mask generator keeps, with these options: its box, and its
+        /// predicted IoU as the box score (so that a detection's score is class probability × IoU,
+        /// as RegionSpot multiplies by a detector's score).
+        case proposals(AutomaticMaskGenerator.Options)
+    }
+
+    /// Labels each region with the `topK` most probable classes. With proposals, the image is encoded
+    /// once for both the generator and the regions' tokens; the generator's time counts as the decoder's.
+    public func recognize(image: RGBImage, regions source: Regions, vocabulary: [String],
+                          topK: Int = 5, masks: Bool = false) throws -> Recognition {
         let start = DispatchTime.now()
+        var boxes: [Box] = [], boxScores: [Float]? = nil, generator: AutomaticMaskGenerator? = nil
+        switch source {
+        case let .boxes(given, scores): (boxes, boxScores) = (given, scores)
+        case let .proposals(options): generator = try AutomaticMaskGenerator(predictor: predictor, options: options)
+        }
         guard !vocabulary.isEmpty else { throw RecognizerError.emptyVocabulary }
         guard topK >= 1 else { throw RecognizerError.badTopK(topK) }
         try Self.validate(boxes: boxes)
@@ -199,17 +221,24 @@ public final class Recognizer: Recognizing {
             defer { timings[keyPath: slot] = seconds(t0, .now()) }
             return try body()
         }
-        let embedding = boxes.isEmpty ? nil : timed(\.samEncoder) { encodeImage(image) }
+        let embedding = boxes.isEmpty && generator == nil ? nil : timed(\.samEncoder) { encodeImage(image) }
         let tokens = try timed(\.clipEncoder) { try tokenMap(image) }
         let classes = try timed(\.textEmbeddings) { try classEmbeddings(for: vocabulary) }
         timings.encoders = timings.samEncoder + timings.clipEncoder + timings.textEmbeddings
 
-        guard let embedding else {
+        if let generator, let embedding {
+            let proposals = timed(\.samDecoder) { Parallel.withThreads(threads) { generator.generate(image, embedding: embedding) } }
+            boxes = proposals.map { Box(x0: Float($0.box.x0), y0: Float($0.box.y0), x1: Float($0.box.x1), y1: Float($0.box.y1)) }
+            boxScores = proposals.map(\.predictedIoU)
+        }
+        guard let embedding, !boxes.isEmpty else {
             timings.total = seconds(start, .now())
             return Recognition(regions: [], probabilities: Tensor(shape: [0, vocabulary.count]), timings: timings,
                                imageWidth: image.width, imageHeight: image.height)
         }
+        let decoded = timings.samDecoder
         let regions = try timed(\.samDecoder) { try regionTokens(embedding, boxes: boxes, masks: masks) }
+        timings.samDecoder += decoded
         let classification = try timed(\.fusion) {
             try classify(maskTokens: regions.maskTokens, tokenMap: tokens, classEmbeddings: classes, topK: topK)
         }

@@ -76,6 +76,39 @@ public struct PromptEncoder: Sendable {
         }
     }
 
+    /// Positional encoding plus label embedding of points normalised to [0, 1]: [n, embed]
+    /// (`_embed_points` after its division by the input size).
+    func pointEmbeddings(_ normalized: [(x: Float, y: Float, label: PointLabel)]) -> Tensor {
+        var pe = positionalEncoding(normalized.flatMap { [$0.x, $0.y] })
+        pe.withUnsafeMutableBufferPointer { p in
+            for (i, point) in normalized.enumerated() {
+                let row = p.baseAddress! + i * embedDim
+                let add: Tensor
+                switch point.label {
+                case .padding: row.update(repeating: 0, count: embedDim); add = notAPointEmbed
+                case .background: add = pointEmbeddings[0]
+                case .foreground: add = pointEmbeddings[1]
+                }
+                for c in 0..<embedDim { row[c] += add.scalars[c] }
+            }
+        }
+        return pe
+    }
+
+    /// Sparse embeddings [B, 2, embed] for B single foreground points in model input coordinates, in
+    /// double precision as segment-anything's automatic mask generator passes them: the shift to the
+    /// pixel centre and the division by the input size happen in float64, then float32 (as PyTorch
+    /// does for a float64 points tensor).
+    public func sparseEmbeddings(foregroundPoints points: [(x: Double, y: Double)]) -> Tensor {
+        let size = Double(inputImageSize)
+        let rows = points.map { p in
+            pointEmbeddings([(x: Float((p.x + 0.5) / size), y: Float((p.y + 0.5) / size), label: .foreground),
+                             (x: 0, y: 0, label: .padding)])
+        }
+        guard !rows.isEmpty else { return Tensor(shape: [0, 2, embedDim]) }
+        return Tensor.concatenate(rows).reshaped([points.count, 2, embedDim])
+    }
+
     /// Sparse embeddings for B prompts, in model input coordinates (after ResizeLongestSide).
     /// - boxes: B boxes or nil; points: B × n × (x, y) with labels, or nil.
     /// - Returns: [B, tokens, embed], points first (padded with one not-a-point when there is no box), then box corners.
@@ -94,20 +127,7 @@ public struct PromptEncoder: Sendable {
                     throw SAMError.badInput(what: "points", reason: "point sets differ in length")
                 }
                 if boxes == nil { set.append((x: 0, y: 0, label: .padding)) }
-                var pe = positionalEncoding(set.flatMap { [$0.x / size, $0.y / size] })
-                pe.withUnsafeMutableBufferPointer { p in
-                    for (i, point) in set.enumerated() {
-                        let row = p.baseAddress! + i * embedDim
-                        let add: Tensor
-                        switch point.label {
-                        case .padding: row.update(repeating: 0, count: embedDim); add = notAPointEmbed
-                        case .background: add = pointEmbeddings[0]
-                        case .foreground: add = pointEmbeddings[1]
-                        }
-                        for c in 0..<embedDim { row[c] += add.scalars[c] }
-                    }
-                }
-                parts.append(pe)
+                parts.append(pointEmbeddings(set.map { (x: $0.x / size, y: $0.y / size, label: $0.label) }))
             }
             if let boxes {
                 let box = boxes[b]

@@ -43,19 +43,19 @@ enum WatchJob {
     private static func recognizeImage(name: String, stem: String, sidecar: String?, _ options: WatchOptions,
                                        _ engine: any Recognizing) throws {
         let imageURL = options.inbox.appendingPathComponent(name)
-        guard let sidecar else {
+        let boxes = try sidecar.map { try BoxesFile(contentsOf: options.inbox.appendingPathComponent($0)) }
+        guard boxes != nil || options.proposals != nil else {
             throw WatchError.badInput(file: imageURL.path, field: nil, reason: "no sidecar \(stem).boxes.json with its boxes")
         }
-        let boxes = try BoxesFile(contentsOf: options.inbox.appendingPathComponent(sidecar))
-        guard let vocabulary = boxes.vocabulary ?? options.vocabulary else {
-            throw WatchError.badInput(file: options.inbox.appendingPathComponent(sidecar).path, field: "vocabulary",
+        guard let vocabulary = boxes?.vocabulary ?? options.vocabulary else {
+            throw WatchError.badInput(file: options.inbox.appendingPathComponent(sidecar ?? name).path, field: "vocabulary",
                                       reason: "no vocabulary in the sidecar and none given with --vocab or --vocab-file")
         }
         let data = try read(imageURL)
         let wantMasks = options.masks || options.visualize
         let recognition = try engine.recognize(RecognitionRequest(
-            image: .encoded(data, source: imageURL.path), boxes: boxes.boxes, boxScores: boxes.scores,
-            vocabulary: vocabulary, topK: options.topK, masks: wantMasks))
+            image: .encoded(data, source: imageURL.path), boxes: boxes?.boxes ?? [], boxScores: boxes?.scores,
+            vocabulary: vocabulary, topK: options.topK, masks: wantMasks, proposals: boxes == nil ? options.proposals : nil))
         if options.visualize {
             let picture = try RGBImage(decoding: data, source: imageURL.path)
             try Visualization.draw(recognition, vocabulary: vocabulary, on: picture)

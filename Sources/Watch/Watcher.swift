@@ -1,5 +1,6 @@
 import Foundation
 import RegionSpot
+import SAM
 import Tensors
 
 /// How `regionspot watch` runs.
@@ -23,6 +24,9 @@ public struct WatchOptions: Sendable {
     public var jobs = 1
     /// How long an image waits for its sidecar before it fails.
     public var sidecarTimeout: Double = 60
+    /// When set, an image without a sidecar is recognized at once on the regions SAM's automatic
+    /// mask generator proposes (with the vocabulary given), instead of waiting for its sidecar.
+    public var proposals: AutomaticMaskGenerator.Options?
 
     public init(inbox: URL, outbox: URL) {
         self.inbox = inbox
@@ -198,7 +202,7 @@ public final class Watcher: @unchecked Sendable {
                        error: nil, journal)
             return
         }
-        if case let .image(_, _, sidecar) = job, sidecar == nil {
+        if case let .image(_, _, sidecar) = job, sidecar == nil, options.proposals == nil {
             if options.once {
                 try giveUp(job, reason: "no sidecar \(stem).boxes.json", error: nil, journal)
             } else {

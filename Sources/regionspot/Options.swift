@@ -77,8 +77,8 @@ struct RecognitionOptions: ParsableArguments {
     var masks: Bool { labels.masks }
 
     /// The checks of a command that recognizes (`client --health` does not, so they are not `validate()`).
-    func check() throws {
-        guard boxes != nil else { throw ValidationError("give --boxes") }
+    func check(boxesRequired: Bool = true) throws {
+        guard boxes != nil || !boxesRequired else { throw ValidationError("give --boxes") }
         guard labels.vocab != nil || labels.vocabFile != nil else { throw ValidationError("give one of --vocab and --vocab-file") }
     }
 

@@ -10,10 +10,6 @@ struct DatasetOptions: ParsableArguments {
     var dataset: String?
     @Option(help: "Directory the dataset's file names (or LVIS coco_url tails, e.g. val2017/…) are relative to.")
     var images: String?
-    @Option(help: ArgumentHelp("Scored boxes to recognize.",
-                               discussion: "A results file [{image_id, bbox [x, y, w, h], score}], or RegionSpot's proposals "
-                                   + "{\"<image_id>\": {boxes [[x0, y0, x1, y1]], scores}} (GLIP's nms_results_…_lvis_val.json)."))
-    var proposals: String?
     @Flag(help: "Recognize the annotated boxes instead (RegionSpot's GT-box protocol).")
     var gtBoxes = false
     @Option(help: "The results file to write (for regionspot eval).")
@@ -21,12 +17,16 @@ struct DatasetOptions: ParsableArguments {
     @Flag(help: "Continue a run that was stopped: images already written are skipped.")
     var resume = false
 
-    func check() throws {
+    /// `proposals`: predict's --proposals, here a file of scored boxes.
+    func check(proposals: String?) throws {
         guard images != nil, out != nil else { throw ValidationError("--dataset needs --images and --out") }
-        guard (proposals != nil) != gtBoxes else { throw ValidationError("--dataset needs one of --proposals and --gt-boxes") }
+        guard (proposals != nil) != gtBoxes else { throw ValidationError("--dataset needs one of --proposals FILE and --gt-boxes") }
+        guard proposals != ProposalSource.sam.rawValue else {
+            throw ValidationError("with --dataset, --proposals names a file of scored boxes (SAM's generator runs on one image: predict IMAGE --proposals sam)")
+        }
     }
 
-    func run(recognizer: Recognizer, threads: Int, vocabulary: [String]?, masks: Bool) throws {
+    func run(recognizer: Recognizer, proposals: String?, threads: Int, vocabulary: [String]?, masks: Bool) throws {
         let prompts = try DatasetPrompts(annotations: URL(fileURLWithPath: dataset!), proposals: proposals.map(URL.init(fileURLWithPath:)))
         var options = DatasetRecognition.Options(images: URL(fileURLWithPath: images!), output: URL(fileURLWithPath: out!),
                                                  vocabulary: vocabulary ?? prompts.dataset.categories.map(\.name))

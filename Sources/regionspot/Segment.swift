@@ -8,9 +8,12 @@ extension RegionSpotCommand {
     /// `regionspot segment`: SAM masks, IoU scores and mask tokens for boxes on one image.
     struct Segment: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Segment boxes with SAM: masks (PNG), mask_tokens.npy, iou.npy, image_embedding.npy.",
+            abstract: "Segment boxes with SAM: masks (PNG), mask_tokens.npy, iou.npy, image_embedding.npy; or the whole image.",
             discussion: "One mask per box (SAM's mask 0, whose token is RegionSpot's region feature), or with --multimask "
-                + "masks 1…3; mask_tokens.npy and iou.npy hold the tokens and IoU predictions of the masks written.")
+                + "masks 1…3; mask_tokens.npy and iou.npy hold the tokens and IoU predictions of the masks written. "
+                + "With --everything, segment-anything's automatic mask generator instead: mask_<i>.png and masks.json, "
+                + "one record per mask (segmentation as COCO compressed RLE, area, bbox XYWH, predicted_iou, "
+                + "point_coords, stability_score, crop_box).")
 
         @Option(help: "SAM weights (.safetensors; segment-anything, MobileSAM or Hugging Face names).")
         var sam: String
@@ -22,13 +25,24 @@ extension RegionSpotCommand {
         var pixels: String?
         @Flag(help: "Three masks per box (SAM's multimask output) instead of one.")
         var multimask = false
+        @Flag(help: "Segment the whole image from a grid of point prompts (segment-anything's automatic mask generator).")
+        var everything = false
+        @Flag(help: "With --everything, write masks.json only.")
+        var noPNG = false
+        @OptionGroup(title: "Automatic mask generator (--everything)") var generator: MaskGeneratorOptions
         @Option(help: "Output directory.")
         var out: String
         @OptionGroup var threads: ThreadOptions
 
         func validate() throws {
+            if everything {
+                guard image != nil, pixels == nil, boxes.isEmpty, !multimask else {
+                    throw ValidationError("--everything takes an IMAGE and no --pixels, --box or --multimask")
+                }
+                return
+            }
             guard image != nil || pixels != nil else { throw ValidationError("give an IMAGE or --pixels") }
-            guard !boxes.isEmpty else { throw ValidationError("give at least one --box x0,y0,x1,y1") }
+            guard !boxes.isEmpty else { throw ValidationError("give at least one --box x0,y0,x1,y1 (or --everything)") }
             for box in boxes where Self.parseBox(box) == nil {
                 throw ValidationError("--box \(box): expected four numbers x0,y0,x1,y1")
             }
@@ -36,6 +50,7 @@ extension RegionSpotCommand {
 
         func run() throws {
             let predictor = SamPredictor(model: try Sam(contentsOf: URL(fileURLWithPath: sam)))
+            if everything { return try segmentEverything(with: predictor) }
             let (embedded, prediction) = try threads.run {
                 let embedded = try embed(with: predictor)
                 return (embedded, try predictor.predict(boxes: boxes.compactMap(Self.parseBox), on: embedded, multimask: multimask))
@@ -79,5 +94,59 @@ extension RegionSpotCommand {
             try NPY.write(p.iouPredictions.slice(axis: 1, range: outputs), to: directory.appendingPathComponent("iou.npy"))
             try NPY.write(embedding, to: directory.appendingPathComponent("image_embedding.npy"))
         }
+
+        /// --everything: every mask the generator keeps, as PNGs and masks.json.
+        private func segmentEverything(with predictor: SamPredictor) throws {
+            let generator = try AutomaticMaskGenerator(predictor: predictor, options: self.generator.options)
+            let picture = try RGBImage(contentsOf: URL(fileURLWithPath: image!))
+            let start = Date()
+            let masks = threads.run { generator.generate(picture) }
+            let seconds = Date().timeIntervalSince(start)
+            let directory = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            if !noPNG {
+                for (i, mask) in masks.enumerated() {
+                    let binary = BinaryMask(mask.segmentation)!  // encoded by us at the image's size
+                    try GrayImage(mask: binary.pixels, width: binary.width, height: binary.height)
+                        .write(to: directory.appendingPathComponent("mask_\(i).png"))
+                }
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            try encoder.encode(masks.map(GeneratedMaskRecord.init)).write(to: directory.appendingPathComponent("masks.json"))
+            print("\(masks.count) masks in \(String(format: "%.2f", seconds)) s → \(directory.path)")
+        }
+    }
+}
+
+/// One record of masks.json, with segment-anything's field names (`output_mode="coco_rle"`).
+struct GeneratedMaskRecord: Codable {
+    struct Segmentation: Codable {
+        var size: [Int]
+        var counts: String
+    }
+
+    var segmentation: Segmentation
+    var area: Int
+    var bbox: [Int]
+    var predictedIou: Double
+    var pointCoords: [[Double]]
+    var stabilityScore: Double
+    var cropBox: [Int]
+
+    enum CodingKeys: String, CodingKey {
+        case segmentation, area, bbox
+        case predictedIou = "predicted_iou", pointCoords = "point_coords", stabilityScore = "stability_score", cropBox = "crop_box"
+    }
+
+    init(_ mask: GeneratedMask) {
+        segmentation = Segmentation(size: [mask.segmentation.height, mask.segmentation.width],
+                                    counts: mask.segmentation.compressedString)
+        area = mask.area
+        bbox = mask.box.xywh
+        predictedIou = Double(mask.predictedIoU)
+        pointCoords = [[mask.point.x, mask.point.y]]
+        stabilityScore = Double(mask.stabilityScore)
+        cropBox = mask.cropBox.xywh
     }
 }

@@ -16,7 +16,8 @@ extension RegionSpotCommand {
             "detections") into one results file for `regionspot eval`. Outputs: OUTBOX/NAME.regions.json (predict's \
             JSON), OUTBOX/NAME.png with --visualize, OUTBOX/NAME.results.json for a manifest, all written atomically. \
             Inputs move to INBOX/done/, or after --max-attempts failures to INBOX/failed/ with NAME.error.json. \
-            Each input is done exactly once, across restarts and kill -9. SIGTERM or SIGINT finishes the inputs in \
+            With --proposals sam, an image without a sidecar is recognized at once, on the regions SAM's automatic \
+            mask generator proposes. Each input is done exactly once, across restarts and kill -9. SIGTERM or SIGINT finishes the inputs in \
             flight and exits.
             """)
 
@@ -47,6 +48,9 @@ extension RegionSpotCommand {
         var jobs = 1
         @Option(help: "Seconds an image waits for its sidecar.")
         var sidecarTimeout: Double = 60
+        @Option(help: "sam: recognize images without a sidecar at once, on the regions SAM's automatic mask generator proposes.")
+        var proposals: ProposalSource?
+        @OptionGroup(title: "Automatic mask generator (with --proposals sam)") var generator: MaskGeneratorOptions
 
         func validate() throws {
             guard (model == nil) != (connect == nil) else { throw ValidationError("give exactly one of --model and --connect") }
@@ -54,6 +58,9 @@ extension RegionSpotCommand {
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
             guard sidecarTimeout > 0 else { throw ValidationError("--sidecar-timeout must be positive") }
+            if proposals != nil && labels.vocab == nil && labels.vocabFile == nil {
+                throw ValidationError("--proposals needs --vocab or --vocab-file for images without a sidecar")
+            }
         }
 
         func run() throws {
@@ -61,6 +68,7 @@ extension RegionSpotCommand {
             options.vocabulary = try labels.vocabulary()
             (options.topK, options.masks, options.visualize, options.keepInputs) = (labels.topK, labels.masks, visualize, keepInputs)
             (options.once, options.maxAttempts, options.jobs, options.sidecarTimeout) = (once, maxAttempts, jobs, sidecarTimeout)
+            options.proposals = proposals.map { _ in generator.options }
             let engine: any Recognizing = try connect.map { try PipelineClient(endpoint: $0, timeoutMilliseconds: timeoutMs, retries: retries) }
                 ?? makeRecognizer(bundle: model!, threads, cache)
             let watcher = try Watcher(options: options, engine: engine) { line in

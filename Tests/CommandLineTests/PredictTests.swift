@@ -57,6 +57,34 @@ import Tensors
         #expect(cached.count == 1)
     }
 
+    /// Without --boxes, the regions are `segment --everything`'s masks on the bundle's SAM: their boxes
+    /// (inclusive corners) and predicted IoU as box_score.
+    @Test func labelsTheRegionsSAMProposes() throws {
+        let bundle = try TinyBundle.make()
+        let (_, vocabulary, directory) = try Self.request()
+        defer { for url in [bundle, directory] { try? FileManager.default.removeItem(at: url) } }
+        let lowered = ["--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0.01",
+                       "--stability-score-offset", "0.05", "--box-nms-thresh", "1"]
+        let result = try Executable.run(["predict", "--model", bundle.path, TinyBundle.image.path, "--proposals", "sam",
+                                         "--vocab", vocabulary.joined(separator: ","), "--threads", "1",
+                                         "--cache-dir", directory.appendingPathComponent("cache").path] + lowered)
+        #expect(result.status == 0, "\(result.standardError)")
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.standardOutput.utf8))
+        let masks = directory.appendingPathComponent("masks")
+        let segment = try Executable.run(["segment", "--sam", bundle.appendingPathComponent("sam.safetensors").path,
+                                          TinyBundle.image.path, "--everything", "--no-png", "--out", masks.path] + lowered)
+        #expect(segment.status == 0, "\(segment.standardError)")
+        let records = try JSONSerialization.jsonObject(with: Data(contentsOf: masks.appendingPathComponent("masks.json"))) as! [[String: Any]]
+        #expect(!records.isEmpty && output.regions.count == records.count)
+        for (region, record) in zip(output.regions, records) {
+            let b = (record["bbox"] as! [NSNumber]).map(\.floatValue)
+            #expect(region.box == [b[0], b[1], b[0] + b[2], b[1] + b[3]])
+            // Two processes with different thread counts: GEMM sums split differently.
+            #expect(abs(region.box_score! - (record["predicted_iou"] as! NSNumber).floatValue) < 1e-4)
+            #expect(region.labels.count == 5)
+        }
+    }
+
     @Test func badInputIsNamed() throws {
         let bundle = try TinyBundle.make()
         let (boxes, _, directory) = try Self.request()

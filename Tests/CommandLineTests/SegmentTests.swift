@@ -88,4 +88,30 @@ import Tensors
         #expect(pixels.status != 0)
         #expect(pixels.standardError.contains("\(embedding): pixels have shape [32, 8, 8], expected [3, 128, 128]"), "\(pixels.standardError)")
     }
+
+    /// `--everything`: segment-anything's automatic mask generator, as the fixture of
+    /// Tools/make_amg_fixtures.py recorded it (amg_plain: masks.json fields and PNGs).
+    @Test func everythingWritesTheReferenceMasks() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sam-everything-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("amg_plain.json"))) as! [String: Any]
+        let options = (fixture["options"] as! [String: Any]).map { "--\($0.key.replacingOccurrences(of: "_", with: "-"))=\($0.value)" }
+        let result = try Self.segment([Self.fixtures.appendingPathComponent("amg_image.png").path, "--everything",
+                                       "--out", directory.path] + options)
+        #expect(result.status == 0, "\(result.standardError)")
+        let records = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("masks.json"))) as! [[String: Any]]
+        let expected = fixture["masks"] as! [[String: Any]]
+        #expect(records.count == expected.count)
+        for (i, (ours, theirs)) in zip(records, expected).enumerated() {
+            #expect(ours["bbox"] as! [Int] == theirs["bbox"] as! [Int] && ours["area"] as! Int == theirs["area"] as! Int)
+            #expect(abs((ours["predicted_iou"] as! Double) - (theirs["predicted_iou"] as! Double)) < 1e-4)
+            #expect(ours["crop_box"] as! [Int] == theirs["crop_box"] as! [Int])
+            let segmentation = ours["segmentation"] as! [String: Any]
+            let size = segmentation["size"] as! [Int]
+            let rle = RLE(compressed: Array((segmentation["counts"] as! String).utf8), height: size[0], width: size[1])
+            #expect(Int(rle.area) == ours["area"] as! Int)
+            let png = try RGBImage(contentsOf: directory.appendingPathComponent("mask_\(i).png"))
+            #expect(png.width == size[1] && png.height == size[0])
+        }
+    }
 }

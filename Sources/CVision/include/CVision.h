@@ -77,6 +77,11 @@ int cvision_text_size(const char *text, double scale, int thickness, int *text_w
 int cvision_draw_text(uint8_t *rgb, int width, int height, const char *text, int x, int y, double scale,
                       int thickness, uint8_t red, uint8_t green, uint8_t blue, char *message, size_t capacity);
 
+/// cv::connectedComponentsWithStats of a 0/non-zero mask (row-major bytes) with 4- or 8-connectivity:
+/// `labels` (width × height) gets 0 for background and 1…count−1 for the components.
+int cvision_connected_components(const uint8_t *mask, int width, int height, int connectivity, int32_t *labels,
+                                 int *count, char *message, size_t capacity);
+
 #ifdef __cplusplus
 }
 #endif

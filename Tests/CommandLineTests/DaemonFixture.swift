@@ -71,10 +71,10 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// Starts `regionspot worker` for `stage` and waits for its ready line.
     @discardableResult
-    func startWorker(_ stage: String, heartbeatMilliseconds: Int = 1000, liveness: Int = 3) throws -> RunningProcess {
+    func startWorker(_ stage: String, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, extra: [String] = []) throws -> RunningProcess {
         let process = try RunningProcess(["worker", "--stage", stage, "--connect", stageEndpoints[stage]!, "--model", bundle.path,
                                           "--threads", "1", "--no-disk-cache", "--heartbeat-ms", "\(heartbeatMilliseconds)",
-                                          "--liveness", "\(liveness)"])
+                                          "--liveness", "\(liveness)"] + extra)
         workers.append(process)
         _ = try process.line(containing: "ready")
         return process

@@ -46,8 +46,8 @@ public final class MonitoringServer: Sendable {
         try? group.syncShutdownGracefully()
     }
 
-    /// "HOST:PORT" with a numeric port.
-    static func parse(_ bind: String) throws -> (host: String, port: Int) {
+    /// "HOST:PORT" with a numeric port; throws naming the option otherwise.
+    public static func parse(_ bind: String) throws -> (host: String, port: Int) {
         guard let colon = bind.lastIndex(of: ":"), let port = Int(bind[bind.index(after: colon)...]), (0...65535).contains(port),
               colon != bind.startIndex else {
             throw MonitoringError("--metrics-bind: expected HOST:PORT (127.0.0.1:9100), got '\(bind)'")

@@ -17,6 +17,10 @@ struct OperationsOptions: ParsableArguments {
                                discussion: "serve: in place of the pipeline file's metrics.bind. Unauthenticated: keep it on loopback or a monitoring network."))
     var metricsBind: String?
 
+    func validate() throws {
+        if let metricsBind { _ = try MonitoringServer.parse(metricsBind) }
+    }
+
     /// Sends every swift-log logger of the process to stderr at `--log-level`; returns the daemon's.
     func bootstrapLogging(label: String) -> Logger {
         let level = logLevel

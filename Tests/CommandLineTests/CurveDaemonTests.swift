@@ -23,8 +23,9 @@ extension ServeTests {
             try FileManager.default.copyItem(atPath: key(name, "public"), toPath: "\(allow)/\(name).public")
         }
 
-        // The fuse stage's worker connects over tcp with CURVE too.
-        try fixture.serve(pipeline: fixture.pipeline(remote: ["fuse"]),
+        // The fuse stage's worker connects over tcp with CURVE too, and so does the daemon's own
+        // semantic worker (with the daemon's own key).
+        try fixture.serve(pipeline: fixture.pipeline(remote: ["fuse"], endpoints: ["semantic": "tcp://127.0.0.1:*"]),
                           extra: ["--curve-secret", key("server", "secret"), "--curve-allow", allow, "--metrics-bind", "127.0.0.1:0"])
         let address = try metricsAddress(fixture.daemon!)
         let curveWorker = ["--curve-server-key", key("server", "public")]
@@ -68,8 +69,10 @@ extension ServeTests {
         #expect(fixture.daemon!.standardError.contains("reloaded the allowed client keys"))
     }
 
-    @Test func curveOptionsAreCheckedAtStart() throws {
+    @Test func curveAndMetricsOptionsAreCheckedAtStart() throws {
         let fixture = try DaemonFixture()
+        let address = try Executable.run(["serve", "--model", fixture.bundle.path, "--metrics-bind", "localhost"])
+        #expect(address.status != 0 && address.standardError.contains("--metrics-bind: expected HOST:PORT"), "\(address.standardError)")
         let half = try Executable.run(["serve", "--model", fixture.bundle.path, "--curve-secret", "/nonexistent.secret"])
         #expect(half.status != 0 && half.standardError.contains("--curve-allow"), "\(half.standardError)")
         let missing = try Executable.run(["serve", "--model", fixture.bundle.path, "--bind", "tcp://127.0.0.1:*",

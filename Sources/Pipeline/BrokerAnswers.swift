@@ -55,6 +55,7 @@ extension BrokerLoop {
         let computing = timings.decodeMs + max(timings.samEncoderMs + timings.samDecoderMs, timings.clipEncoderMs + timings.classEmbeddingsMs) + timings.fusionMs
         timings.queueMs = max(0, timings.totalMs - computing)
         answer.timings = timings
+        answered(request, status: answer.status, timings: timings)
         var message = Regionspot_V1_Reply()
         message.recognize = answer
         send(message, to: entry.envelope, code: .ok)
@@ -66,10 +67,7 @@ extension BrokerLoop {
         var reply = Regionspot_V1_ReadinessReply()
         reply.requestID = requestID
         reply.status = Regionspot_V1_Status(.ok)
-        let missing = Regionspot_V1_Stage.pipeline.filter { stages[$0]!.liveWorkers == 0 }
-        reply.ready = warmedUp && drainDeadline == nil && missing.isEmpty
-        reply.reason = drainDeadline != nil ? "draining" : !warmedUp ? "warming up"
-            : missing.map { "no live \($0.name) worker" }.joined(separator: ", ")
+        (reply.ready, reply.reason) = readiness()
         reply.stages = Regionspot_V1_Stage.pipeline.map { stage in
             let queue = stages[stage]!
             return .with {
@@ -80,6 +78,15 @@ extension BrokerLoop {
             }
         }
         return reply
+    }
+
+    /// Ready, or why not: "draining", "warming up", "no live fuse worker".
+    func readiness() -> (ready: Bool, reason: String) {
+        let missing = Regionspot_V1_Stage.pipeline.filter { stages[$0]!.liveWorkers == 0 }
+        let ready = warmedUp && drainDeadline == nil && missing.isEmpty
+        let reason = drainDeadline != nil ? "draining" : !warmedUp ? "warming up"
+            : missing.map { "no live \($0.name) worker" }.joined(separator: ", ")
+        return (ready, reason)
     }
 
     func statsReply(_ requestID: String) -> Regionspot_V1_StatsReply {

@@ -13,7 +13,9 @@ extension PipelineConfiguration {
 
 frontend:
   # The ZeroMQ endpoint clients connect to (a ROUTER socket). Bind 127.0.0.1 unless clients on
-  # other machines must reach it, and then use CURVE. `serve --bind` overrides it.
+  # other machines must reach it, and then use CURVE (`serve --curve-secret FILE --curve-allow DIR`,
+  # keys from `regionspot keys generate`); binding beyond loopback without it logs a warning.
+  # `serve --bind` overrides it.
   bind: tcp://127.0.0.1:5555
   # The deadline of a request whose `deadline_ms` is 0. Past its deadline a request is answered
   # with DEADLINE_EXCEEDED at once and its work is dropped from the queues.
@@ -74,8 +76,9 @@ caches:
   # About 2.5 MB for LVIS's 1,203 classes at 512 dimensions. 0 disables it.
   class_embeddings: 256MiB
 
-# Optional: an HTTP server with Prometheus /metrics, /healthz and /readyz. This version reads and
-# checks the section but runs no such server yet.
+# Optional: an HTTP server (host:port) with Prometheus /metrics, /healthz (alive) and /readyz (200
+# once warmed up with a live worker per stage, else 503 and why); `serve --metrics-bind` overrides
+# it. It is not authenticated: keep it on loopback or a monitoring network.
 # metrics:
 #   bind: 127.0.0.1:9100
 

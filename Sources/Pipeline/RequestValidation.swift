@@ -23,15 +23,21 @@ enum RequestValidation {
     static let maxClassNameBytes = 1000
     static let defaultTopK: UInt32 = 5
 
-    static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits) -> RequestRefusal? {
+    /// `readsPaths`: the daemon has an image root, so `image_path` is looked at (on a decode thread).
+    static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits,
+                      readsPaths: Bool = false) -> RequestRefusal? {
         if request.requestID.utf8.count > maxRequestIDBytes {
             return RequestRefusal(.invalidArgument, "request_id: \(request.requestID.utf8.count) bytes, at most \(maxRequestIDBytes) allowed")
         }
         switch request.imageSource {
         case nil:
             return RequestRefusal(.invalidArgument, "image: missing (send the encoded image's bytes)")
-        case .imagePath:
+        case .imagePath where !readsPaths:
             return RequestRefusal(.permissionDenied, "image_path: this daemon reads no files (it was started without an image root); send the image's bytes in `image`")
+        case .imagePath(let path) where path.isEmpty:
+            return RequestRefusal(.invalidArgument, "image_path: empty")
+        case .imagePath:
+            break
         case .image(let data) where data.isEmpty:
             return RequestRefusal(.invalidArgument, "image: empty")
         case .image:
@@ -88,18 +94,31 @@ enum RequestValidation {
         return nil
     }
 
-    /// Decodes the request's image, refusing a bad file, more than `maxPixels` pixels (read from the
-    /// header before any pixel is decoded: decompression bombs) and boxes outside the image.
-    static func decode(_ request: Regionspot_V1_RecognizeRequest, maxPixels: Int) -> Result<RGBImage, RequestRefusal> {
+    /// Decodes the request's image (read from under `imageRoot` for an `image_path`, at most
+    /// `maxFileBytes`), refusing a bad file, more than `maxPixels` pixels (read from the header
+    /// before any pixel is decoded: decompression bombs) and boxes outside the image.
+    static func decode(_ request: Regionspot_V1_RecognizeRequest, maxPixels: Int, imageRoot: ImageRoot? = nil,
+                       maxFileBytes: Int = .max) -> Result<RGBImage, RequestRefusal> {
+        let bytes: Data, source: String
+        switch request.imageSource {
+        case .imagePath(let path)?:
+            guard let imageRoot else { return .failure(RequestRefusal(.permissionDenied, "image_path: this daemon reads no files")) }
+            switch imageRoot.read(path, maxBytes: maxFileBytes) {
+            case .success(let data): (bytes, source) = (data, "image_path '\(path)'")
+            case .failure(let refusal): return .failure(refusal)
+            }
+        case .image(let data)?: (bytes, source) = (data, "image")
+        case nil: return .failure(RequestRefusal(.invalidArgument, "image: missing"))
+        }
         let image: RGBImage
         do {
-            let header = try RGBImage.header(of: request.image, source: "image")
+            let header = try RGBImage.header(of: bytes, source: source)
             let pixels = header.width * header.height
             guard pixels <= maxPixels else {
-                return .failure(RequestRefusal(.invalidArgument, "image: \(header.width)×\(header.height) = \(pixels) pixels exceeds "
+                return .failure(RequestRefusal(.invalidArgument, "\(source): \(header.width)×\(header.height) = \(pixels) pixels exceeds "
                                                + "max_image_pixels (\(maxPixels)); a decompression bomb?"))
             }
-            image = try RGBImage(decoding: request.image, source: "image", maxPixels: maxPixels)
+            image = try RGBImage(decoding: bytes, source: source, maxPixels: maxPixels)
         } catch {
             return .failure(RequestRefusal(.invalidArgument, "\(error)"))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PipelineProtocol
 import RegionSpot
 import Synchronization
@@ -25,14 +26,17 @@ public final class StageWorker: Sendable {
         public var workerID: String
         public var modelID: String
         public var heartbeat: PipelineConfiguration.Heartbeat
+        /// CURVE client settings for a broker endpoint that is not inproc.
+        public var curve: CurveSecurity?
 
         public init(stage: Regionspot_V1_Stage, endpoint: String, workerID: String, modelID: String,
-                    heartbeat: PipelineConfiguration.Heartbeat) {
+                    heartbeat: PipelineConfiguration.Heartbeat, curve: CurveSecurity? = nil) {
             self.stage = stage
             self.endpoint = endpoint
             self.workerID = workerID
             self.modelID = modelID
             self.heartbeat = heartbeat
+            self.curve = curve
         }
     }
 
@@ -40,21 +44,25 @@ public final class StageWorker: Sendable {
     private let controlEndpoint = "inproc://regionspot.worker.control.\(UUID().uuidString)"
     private let finished = DispatchSemaphore(value: 0)
     private let stopped = Mutex(false)
+    private let status = WorkerStatus()
 
     /// Starts the worker's thread; `recognizer` computes (its thread budget is the worker's).
     public init(settings: Settings, recognizer: Recognizer, context: ZMQContext, clock: any PipelineClock = SystemClock(),
-                log: @escaping @Sendable (String) -> Void) {
+                logger: Logger) {
         self.context = context
-        let controlEndpoint = controlEndpoint, finished = finished
+        let controlEndpoint = controlEndpoint, finished = finished, status = status
         let computation = StageComputation(stage: settings.stage, recognizer: recognizer)
         let thread = Thread {
             WorkerLoop(settings: settings, computation: computation, context: context, clock: clock,
-                       controlEndpoint: controlEndpoint, log: log)?.run()
+                       controlEndpoint: controlEndpoint, status: status, logger: logger)?.run()
             finished.signal()
         }
         thread.name = "\(settings.stage.name) worker"
         thread.start()
     }
+
+    /// From any thread: whether the broker has answered on the current connection (for /readyz).
+    public var isConnected: Bool { status.connected.withLock { $0 } }
 
     /// From any thread: tells the broker it leaves (`Disconnect`) and ends the loop; waits for it.
     public func stop() {
@@ -65,6 +73,12 @@ public final class StageWorker: Sendable {
         }
         finished.wait()
     }
+}
+
+/// What the worker's loop publishes for other threads.
+final class WorkerStatus: Sendable {
+    /// The broker has sent something on the current connection.
+    let connected = Mutex(false)
 }
 
 /// The worker's thread: its socket and state.
@@ -83,7 +97,9 @@ private final class WorkerLoop {
     let settings: StageWorker.Settings
     let context: ZMQContext
     let clock: any PipelineClock
-    let log: @Sendable (String) -> Void
+    let logger: Logger
+    let status: WorkerStatus
+    let metrics: WorkerMetrics
     let control: ZMQSocket
     let wake: ZMQSocket
     let compute: WorkThreads<Job, Outcome>
@@ -101,11 +117,13 @@ private final class WorkerLoop {
     var interval: Milliseconds { Milliseconds(settings.heartbeat.intervalMilliseconds) }
 
     init?(settings: StageWorker.Settings, computation: StageComputation, context: ZMQContext, clock: any PipelineClock,
-          controlEndpoint: String, log: @escaping @Sendable (String) -> Void) {
+          controlEndpoint: String, status: WorkerStatus, logger: Logger) {
         self.settings = settings
         self.context = context
         self.clock = clock
-        self.log = log
+        self.status = status
+        self.logger = logger
+        metrics = WorkerMetrics(stage: settings.stage)
         compute = WorkThreads(name: "\(settings.stage.name) compute", count: StageWorker.credit, context: context) { job in
             Outcome(connection: job.connection, result: computation.compute(job.item, unixNow: clock.unixNow()))
         }
@@ -115,7 +133,7 @@ private final class WorkerLoop {
             wake = try ZMQSocket(context: context, type: .pull)
             try wake.bind(compute.wakeEndpoint)
         } catch {
-            log("E: \(settings.stage.name) worker: \(error)")
+            logger.error("worker cannot start", metadata: ["stage": "\(settings.stage.name)", "error": "\(error)"])
             compute.stop()
             return nil
         }
@@ -138,6 +156,7 @@ private final class WorkerLoop {
                 while (try? wake.tryReceive()) != nil {}
                 for outcome in compute.takeOutcomes() {
                     computing -= 1
+                    metrics.compute.recordNanoseconds(Int64(outcome.result.timings.computeMs * 1e6))
                     guard outcome.connection == connection, let socket else { continue }
                     var message = Regionspot_V1_WorkerMessage()
                     message.result = outcome.result
@@ -151,10 +170,11 @@ private final class WorkerLoop {
 
     func receiveFromBroker() {
         while let socket, let frames = try? socket.tryReceive() {
+            status.connected.withLock { $0 = true }
             lastHeard = clock.now()
             reconnectDelay = StageWorker.initialReconnectDelay
             guard frames.count == 1, let message = try? Regionspot_V1_BrokerMessage(serializedBytes: frames[0]) else {
-                log("W: \(settings.stage.name) worker: dropped a message that is not a BrokerMessage")
+                logger.warning("dropped a message that is not a BrokerMessage", metadata: ["stage": "\(settings.stage.name)"])
                 continue
             }
             switch message.kind {
@@ -162,7 +182,7 @@ private final class WorkerLoop {
                 computing += 1
                 compute.submit(Job(connection: connection, item: item))
             case .disconnect(let refusal)?:
-                log("W: \(settings.stage.name) worker: the broker refused or left (\(refusal.reason)); reconnecting")
+                logger.warning("the broker refused or left; reconnecting", metadata: ["stage": "\(settings.stage.name)", "reason": "\(refusal.reason)"])
                 disconnect(retryIn: reconnectDelay)
                 return
             case .heartbeat?, nil:
@@ -180,7 +200,7 @@ private final class WorkerLoop {
         }
         guard let socket else { return }
         if now - lastHeard > interval * Milliseconds(settings.heartbeat.liveness) {
-            log("W: \(settings.stage.name) worker: the broker is silent; reconnecting in \(reconnectDelay) ms")
+            logger.warning("the broker is silent; reconnecting", metadata: ["stage": "\(settings.stage.name)", "in_ms": "\(reconnectDelay)"])
             disconnect(retryIn: reconnectDelay)
             return
         }
@@ -199,10 +219,11 @@ private final class WorkerLoop {
         do {
             let socket = try ZMQSocket(context: context, type: .dealer)
             try socket.set(.linger, StageWorker.lingerMilliseconds)
+            if let curve = settings.curve, CurveSecurity.applies(to: settings.endpoint) { try socket.secure(curve) }
             try socket.connect(settings.endpoint)
             self.socket = socket
         } catch {
-            log("E: \(settings.stage.name) worker: cannot connect to \(settings.endpoint): \(error)")
+            logger.error("cannot connect", metadata: ["stage": "\(settings.stage.name)", "endpoint": "\(settings.endpoint)", "error": "\(error)"])
             disconnect(retryIn: reconnectDelay)
             return
         }
@@ -221,6 +242,7 @@ private final class WorkerLoop {
 
     func disconnect(retryIn delay: Milliseconds) {
         socket = nil
+        status.connected.withLock { $0 = false }
         reconnectAt = clock.now() + delay
         reconnectDelay = min(delay * 2, StageWorker.maxReconnectDelay)
     }

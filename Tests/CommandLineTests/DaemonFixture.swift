@@ -33,7 +33,7 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// A pipeline file: one worker per stage in process unless `remote`, all on one compute thread
     /// (as `predict --threads 1`, so results are bit for bit the same).
-    /// `endpoints` fixes the frontend's and remote stages' endpoints (by stage name, "frontend").
+    /// `endpoints` fixes the frontend's and stages' endpoints (by stage name, "frontend"); in-process stages default to inproc.
     func pipeline(queueLimit: Int = 64, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, remote: [String] = [],
                   endpoints: [String: String] = [:], classEmbeddings: String = "16MiB") throws -> String {
         var lines = [
@@ -45,7 +45,7 @@ final class DaemonFixture: @unchecked Sendable {
         for name in ["localize", "semantic", "fuse"] {
             let isRemote = remote.contains(name)
             lines += ["  \(name):", "    workers: \(isRemote ? 0 : 1)", "    threads: 1",
-                      "    endpoint: \(isRemote ? endpoints[name] ?? "tcp://127.0.0.1:*" : "inproc://test.\(name)")", "    queue_limit: \(queueLimit)"]
+                      "    endpoint: \(endpoints[name] ?? (isRemote ? "tcp://127.0.0.1:*" : "inproc://test.\(name)"))", "    queue_limit: \(queueLimit)"]
         }
         lines += ["caches:", "  image_embeddings: 0", "  class_embeddings: \(classEmbeddings)", ""]
         let url = directory.appendingPathComponent("pipeline-\(UUID().uuidString).yaml")
@@ -71,10 +71,10 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// Starts `regionspot worker` for `stage` and waits for its ready line.
     @discardableResult
-    func startWorker(_ stage: String, heartbeatMilliseconds: Int = 1000, liveness: Int = 3) throws -> RunningProcess {
+    func startWorker(_ stage: String, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, extra: [String] = []) throws -> RunningProcess {
         let process = try RunningProcess(["worker", "--stage", stage, "--connect", stageEndpoints[stage]!, "--model", bundle.path,
                                           "--threads", "1", "--no-disk-cache", "--heartbeat-ms", "\(heartbeatMilliseconds)",
-                                          "--liveness", "\(liveness)"])
+                                          "--liveness", "\(liveness)"] + extra)
         workers.append(process)
         _ = try process.line(containing: "ready")
         return process

@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // C shims over system libraries, and CRC-32 in C: the C++ image probe and Swift's
@@ -58,8 +59,9 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "CLIP", "SAM"], swiftSettings: optimized),
         // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ.
-        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "RegionSpot",
-                                                 .product(name: "Yams", package: "Yams")]),
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "SAM", "RegionSpot",
+                                                 .product(name: "Yams", package: "Yams"),
+                                                 .product(name: "Metrics", package: "swift-metrics")]),
         .target(name: "Watch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "Tensors"]),
         .target(name: "Training", dependencies: ["Compression", "Tensors", "Layers", "Imaging", "Evaluation", "RegionSpot"], swiftSettings: optimized),
 

@@ -23,7 +23,9 @@ enum RequestValidation {
     static let maxClassNameBytes = 1000
     static let defaultTopK: UInt32 = 5
 
-    static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits) -> RequestRefusal? {
+    /// `isRegistered` says whether a `vocabulary_name` names a registered vocabulary.
+    static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits,
+                      isRegistered: (String) -> Bool = { _ in false }) -> RequestRefusal? {
         if request.requestID.utf8.count > maxRequestIDBytes {
             return RequestRefusal(.invalidArgument, "request_id: \(request.requestID.utf8.count) bytes, at most \(maxRequestIDBytes) allowed")
         }
@@ -64,24 +66,31 @@ enum RequestValidation {
             return RequestRefusal(.invalidArgument, "vocabulary, vocabulary_name: give one of them, not both")
         }
         if !request.vocabularyName.isEmpty {
-            return RequestRefusal(.notFound, "vocabulary_name: no vocabulary named '\(request.vocabularyName.prefix(128))' is registered")
+            return isRegistered(request.vocabularyName) ? nil
+                : RequestRefusal(.notFound, "vocabulary_name: no vocabulary named '\(request.vocabularyName.prefix(128))' is registered")
         }
         if request.vocabulary.isEmpty {
             return RequestRefusal(.invalidArgument, "vocabulary: empty (give class names, or a registered vocabulary_name)")
         }
-        if request.vocabulary.count > limits.maxClasses {
-            return RequestRefusal(.invalidArgument, "vocabulary: \(request.vocabulary.count) classes, at most \(limits.maxClasses) allowed")
+        return check(classNames: request.vocabulary, field: "vocabulary", limits: limits)
+    }
+
+    /// Class names as a request or a registration gives them: at most `max_classes`, none empty,
+    /// too long or repeated. `field` names them in the message.
+    static func check(classNames: [String], field: String, limits: PipelineConfiguration.Limits) -> RequestRefusal? {
+        if classNames.count > limits.maxClasses {
+            return RequestRefusal(.invalidArgument, "\(field): \(classNames.count) classes, at most \(limits.maxClasses) allowed")
         }
         var seen: [String: Int] = [:]
-        for (index, name) in request.vocabulary.enumerated() {
+        for (index, name) in classNames.enumerated() {
             if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: empty class name")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: empty class name")
             }
             if name.utf8.count > maxClassNameBytes {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: \(name.utf8.count) bytes, at most \(maxClassNameBytes) allowed")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: \(name.utf8.count) bytes, at most \(maxClassNameBytes) allowed")
             }
             if let first = seen[name] {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: '\(name)' repeats vocabulary[\(first)]")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: '\(name)' repeats \(field)[\(first)]")
             }
             seen[name] = index
         }

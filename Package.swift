@@ -73,7 +73,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
-            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training",
+            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training", "ZeroMQ", "PipelineProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 

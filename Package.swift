@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "Checkpoints", "CLIP", "SAM"], swiftSettings: optimized),
         // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ. It logs
         // and counts through the swift-log and swift-metrics APIs only; the executable picks the backends.
-        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "RegionSpot",
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "SAM", "RegionSpot",
                                                  .product(name: "Yams", package: "Yams"),
                                                  .product(name: "Logging", package: "swift-log"),
                                                  .product(name: "Metrics", package: "swift-metrics")]),
@@ -89,7 +89,7 @@ let package = Package(
         ]),
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
-            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training",
+            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training", "ZeroMQ", "PipelineProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 

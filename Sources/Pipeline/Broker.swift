@@ -44,14 +44,17 @@ public final class Broker: Sendable {
         public var curve: CurveSecurity?
         /// Where requests may name images by `image_path`; nil refuses them all.
         public var imageRoot: ImageRoot?
+        /// Registered vocabularies; nil answers `RegisterVocabulary` with UNIMPLEMENTED.
+        public var vocabularies: VocabularyRegistry?
 
         public init(configuration: PipelineConfiguration, modelID: String, version: String,
-                    curve: CurveSecurity? = nil, imageRoot: ImageRoot? = nil) {
+                    curve: CurveSecurity? = nil, imageRoot: ImageRoot? = nil, vocabularies: VocabularyRegistry? = nil) {
             self.configuration = configuration
             self.modelID = modelID
             self.version = version
             self.curve = curve
             self.imageRoot = imageRoot
+            self.vocabularies = vocabularies
         }
     }
 
@@ -133,6 +136,8 @@ final class BrokerLoop {
     let control: ZMQSocket
     let wake: ZMQSocket
     let decoder: WorkThreads<DecodeJob, DecodeOutcome>
+    /// Computes registered vocabularies (BrokerVocabularies.swift), when the daemon keeps them.
+    let registrar: WorkThreads<RegistrationJob, RegistrationOutcome>?
     let endpoints: Broker.Endpoints
 
     // State.
@@ -151,6 +156,9 @@ final class BrokerLoop {
     var computeTimes: [Regionspot_V1_Stage: [Double]] = [:]
     var computeTotals: [Regionspot_V1_Stage: Double] = [:]
     var metrics = BrokerMetrics()
+    /// Registrations being computed: their clients, by key.
+    var registrations: [UInt64: (envelope: [[UInt8]], requestID: String)] = [:]
+    var nextRegistration: UInt64 = 0
 
     var configuration: PipelineConfiguration { settings.configuration }
     var livenessTimeout: Milliseconds { Milliseconds(configuration.heartbeat.intervalMilliseconds * configuration.heartbeat.liveness) }
@@ -166,6 +174,8 @@ final class BrokerLoop {
     struct DecodeOutcome: Sendable {
         let key: UInt64
         let image: Result<RGBImage, RequestRefusal>
+        /// SHA-256 of the encoded bytes: the key of the workers' image-embedding caches.
+        let digest: [UInt8]
         let milliseconds: Double
     }
 
@@ -196,11 +206,17 @@ final class BrokerLoop {
         try control.bind(controlEndpoint)
         decoder = WorkThreads(name: "decode", count: Broker.decodeThreads, context: context) { job in
             let start = DispatchTime.now()
-            let image = RequestValidation.decode(job.request, maxPixels: job.maxPixels, imageRoot: job.imageRoot, maxFileBytes: job.maxFileBytes)
-            return DecodeOutcome(key: job.key, image: image, milliseconds: milliseconds(since: start))
+            let decoded = RequestValidation.decode(job.request, maxPixels: job.maxPixels, imageRoot: job.imageRoot, maxFileBytes: job.maxFileBytes)
+            let digest = (try? decoded.get()).map { SHA256.digest($0.bytes) } ?? []
+            return DecodeOutcome(key: job.key, image: decoded.map(\.image), digest: digest, milliseconds: milliseconds(since: start))
         }
+        registrar = settings.vocabularies.map { registry in
+            WorkThreads(name: "vocabulary", count: 1, context: context) { job in BrokerLoop.register(job, registry: registry, logger: logger) }
+        }
+        // One socket wakes the loop for both: a PULL socket may bind several endpoints.
         wake = try ZMQSocket(context: context, type: .pull)
         try wake.bind(decoder.wakeEndpoint)
+        if let registrar { try wake.bind(registrar.wakeEndpoint) }
         startedAt = clock.now()
         heartbeatAt = startedAt
     }
@@ -221,7 +237,10 @@ final class BrokerLoop {
     // MARK: The loop
 
     func run() {
-        defer { decoder.stop() }
+        defer {
+            decoder.stop()
+            registrar?.stop()
+        }
         while true {
             let now = clock.now()
             let wakeAt = [heartbeatAt, requests.nextDeadline, drainDeadline].compactMap { $0 }.min()!
@@ -236,11 +255,12 @@ final class BrokerLoop {
             if ready[ready.count - 2].contains(.readable) {
                 receive(from: wake) { _ in }
                 for outcome in decoder.takeOutcomes() { handleDecoded(outcome) }
+                for outcome in registrar?.takeOutcomes() ?? [] { handleRegistered(outcome) }
             }
             if ready[ready.count - 1].contains(.readable) { receive(from: control, handle: handleControl) }
             timedDuties()
             publish()
-            if let drainDeadline, requests.count == 0 || clock.now() >= drainDeadline {
+            if let drainDeadline, requests.count == 0 && registrations.isEmpty || clock.now() >= drainDeadline {
                 finishDraining()
                 break
             }
@@ -310,6 +330,7 @@ final class BrokerLoop {
         for entry in requests.expire(now: .max) {
             reply(to: entry, status: Regionspot_V1_Status(.unavailable, "the daemon shut down before this request finished (grace period over)"))
         }
+        abandonRegistrations()
         var goodbye = Regionspot_V1_BrokerMessage()
         goodbye.disconnect = .with { $0.reason = "the broker is shutting down" }
         for (stage, socket) in stageSockets {
@@ -356,11 +377,8 @@ final class BrokerLoop {
         case .stats(let stats)?:
             answer.stats = statsReply(stats.requestID)
         case .registerVocabulary(let register)?:
-            code = .unimplemented
-            answer.registerVocabulary = .with {
-                $0.requestID = register.requestID
-                $0.status = Regionspot_V1_Status(code, "register_vocabulary: this daemon keeps no registered vocabularies; send `vocabulary` with each request")
-            }
+            handleRegister(register, envelope: envelope)
+            return
         case nil:
             replyError(to: envelope, requestID: "", status: Regionspot_V1_Status(.invalidArgument,
                 "request: no kind set (expected recognize, health, readiness, stats or register_vocabulary)"))
@@ -375,7 +393,9 @@ final class BrokerLoop {
                 "the daemon is shutting down: it finishes the requests it has and takes no new ones"))
             return
         }
-        if let refusal = RequestValidation.check(request, limits: configuration.limits, readsPaths: settings.imageRoot != nil) {
+        let vocabularies = settings.vocabularies
+        if let refusal = RequestValidation.check(request, limits: configuration.limits, readsPaths: settings.imageRoot != nil,
+                                                 isRegistered: { vocabularies?.vocabulary(named: $0) != nil }) {
             replyRecognize(to: envelope, request: request, status: Regionspot_V1_Status(refusal.code, refusal.message))
             return
         }
@@ -389,7 +409,11 @@ final class BrokerLoop {
         let deadline = request.deadlineMs > 0 ? Int(request.deadlineMs) : configuration.frontend.defaultDeadlineMilliseconds
         var kept = request
         kept.imageSource = nil  // the decode job holds the bytes
+        // A registered vocabulary's classes stand in for the request's; fuse gets its embeddings.
+        let registered = request.vocabularyName.isEmpty ? nil : vocabularies?.vocabulary(named: request.vocabularyName)
+        if let registered { kept.vocabulary = registered.classNames }
         let key = requests.add(envelope: envelope, request: kept, now: clock.now(), deadlineMilliseconds: deadline)
+        requests[key]?.registeredClassEmbeddings = registered?.embeddings
         decoder.submit(DecodeJob(key: key, request: request, maxPixels: configuration.limits.maxImagePixels,
                                  maxFileBytes: configuration.limits.maxMessageBytes, imageRoot: settings.imageRoot))
     }
@@ -407,12 +431,17 @@ final class BrokerLoop {
         }
         entry.timings.decodeMs = outcome.milliseconds
         (entry.imageWidth, entry.imageHeight) = (image.width, image.height)
-        let raw = Regionspot_V1_RawImage(image)
+        var raw = Regionspot_V1_RawImage(image)
+        raw.digest = Data(outcome.digest)
         var localize = Regionspot_V1_LocalizeTask()
         (localize.image, localize.boxes, localize.masks) = (raw, entry.request.boxes, entry.request.masks)
         var semantic = Regionspot_V1_SemanticTask()
         semantic.image = raw
-        semantic.vocabulary = .with { $0.classNames = entry.request.vocabulary }
+        if entry.registeredClassEmbeddings == nil {
+            semantic.vocabulary = .with { $0.classNames = entry.request.vocabulary }
+        } else {
+            entry.timings.classEmbeddingsCacheHit = true
+        }
         entry.items[.localize] = enqueue(.localize, for: entry) { $0.localize = localize }
         entry.items[.semantic] = enqueue(.semantic, for: entry) { $0.semantic = semantic }
         entry.phase = .encoding
@@ -500,6 +529,11 @@ final class BrokerLoop {
         entry.timings.classEmbeddingsMs += t.classEmbeddingsMs
         entry.timings.fusionMs += t.fusionMs
         entry.timings.classEmbeddingsCacheHit = entry.timings.classEmbeddingsCacheHit || t.classEmbeddingsCacheHit
+        switch stage {
+        case .localize: entry.timings.imageEmbeddingCacheHit = t.imageCacheHit
+        case .semantic: entry.timings.tokenMapCacheHit = t.imageCacheHit
+        default: break
+        }
         switch result.result {
         case .localize(let localize)?: entry.localize = localize
         case .semantic(let semantic)?: entry.semantic = semantic
@@ -515,7 +549,8 @@ final class BrokerLoop {
         }
         if entry.phase == .encoding, let localize = entry.localize, let semantic = entry.semantic {
             do {
-                let task = try fuseTask(localize: localize, semantic: semantic, request: entry.request)
+                let task = try fuseTask(localize: localize, semantic: semantic, request: entry.request,
+                                        registeredClassEmbeddings: entry.registeredClassEmbeddings)
                 entry.items[.fuse] = enqueue(.fuse, for: entry) { $0.fuse = task }
                 entry.phase = .fusing
             } catch {

@@ -5,15 +5,16 @@ import Tensors
 // What the broker's loop answers from the state it holds: the fuse stage's input and the
 // recognition reply built from the stages' results, and the admin replies.
 extension BrokerLoop {
-    /// The fuse stage's input: the other stages' tensors in one safetensors file, shapes checked.
+    /// The fuse stage's input: the other stages' tensors in one safetensors file, shapes checked;
+    /// a registered vocabulary's class embeddings come from the broker.
     func fuseTask(localize: Regionspot_V1_LocalizeResult, semantic: Regionspot_V1_SemanticResult,
-                  request: Regionspot_V1_RecognizeRequest) throws -> Regionspot_V1_FuseTask {
+                  request: Regionspot_V1_RecognizeRequest, registeredClassEmbeddings: Tensor?) throws -> Regionspot_V1_FuseTask {
         let regions = try SafeTensors.decode(localize.tensors, source: "localize result").tensors
         let semanticTensors = try SafeTensors.decode(semantic.tensors, source: "semantic result").tensors
         guard let tokens = regions["mask_tokens"], tokens.rank == 2, tokens.dim(0) == request.boxes.count else {
             throw RequestRefusal(.internal, "localize result: mask_tokens missing or not [\(request.boxes.count), E]")
         }
-        guard let tokenMap = semanticTensors["token_map"], let classes = semanticTensors["class_embeddings"],
+        guard let tokenMap = semanticTensors["token_map"], let classes = registeredClassEmbeddings ?? semanticTensors["class_embeddings"],
               classes.rank == 2, classes.dim(0) == request.vocabulary.count else {
             throw RequestRefusal(.internal, "semantic result: token_map or class_embeddings [\(request.vocabulary.count), E] missing")
         }

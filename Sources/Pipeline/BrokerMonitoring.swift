@@ -35,6 +35,9 @@ extension BrokerLoop {
                 ("fusion_ms", timings.fusionMs),
             ]
             for (name, milliseconds) in stages { metadata[name] = "\(Double((milliseconds * 10).rounded()) / 10)" }
+            let hits = [("image_embedding_cache_hit", timings.imageEmbeddingCacheHit), ("token_map_cache_hit", timings.tokenMapCacheHit),
+                        ("class_embeddings_cache_hit", timings.classEmbeddingsCacheHit)]
+            for (name, hit) in hits { metadata[name] = "\(hit)" }
         }
         if status.code != .ok { metadata["message"] = "\(status.message)" }
         logger.info("recognize", metadata: metadata)

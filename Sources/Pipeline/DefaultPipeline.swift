@@ -54,8 +54,16 @@ stages:
     # Work items that may wait for a worker of this stage; when the queue is full, new requests
     # get RESOURCE_EXHAUSTED at once.
     queue_limit: 64
-    # Optional `batching:` (max_boxes, max_wait_ms) is read and checked, but this version does not
-    # batch yet: each request's boxes go through the decoder on their own.
+    # Optional, localize and fuse only: boxes of concurrent requests computed together. A worker
+    # then holds up to 16 items; the first waits up to `max_wait_ms` for others (none once
+    # `max_boxes` boxes wait), and the items taken, up to `max_boxes` boxes (at least one item),
+    # make one batch: fuse requests share one pass of the fusion module (attention stays within
+    # each image); localize requests on the same image share its embedding, but each request's
+    # boxes get SAM decoder passes of their own (sharing them moves the numbers by ~1e-6).
+    # Results are bit for bit those of unbatched runs. Without it, each request runs on its own.
+    # batching:
+    #   max_boxes: 256
+    #   max_wait_ms: 2
   semantic:
     workers: 1
     threads: 2
@@ -69,11 +77,16 @@ stages:
     queue_limit: 64
 
 caches:
-  # SAM image embeddings and CLIP token maps by a digest of the image bytes (about 5 MB per image
-  # for ViT-B models): read and checked, but not kept yet in this version; every request encodes.
+  # SAM image embeddings and CLIP token maps, least recently used out, by the SHA-256 the broker
+  # computes of the image bytes a client sends (about 4.8 MB per image for ViT-B models), shared
+  # by the workers of this process: a request about an image seen before runs only SAM's decoder
+  # and fusion, and its reply's timings say `image_embedding_cache_hit` and `token_map_cache_hit`.
+  # 0 disables it. (`regionspot worker` processes keep their own: `--image-cache-mib`.)
   image_embeddings: 1GiB
-  # Class embeddings of vocabularies (given in requests or registered), by classes and templates.
-  # About 2.5 MB for LVIS's 1,203 classes at 512 dimensions. 0 disables it.
+  # Class embeddings of vocabularies given in requests, by classes and templates (also on disk
+  # under `--cache-dir`). About 2.5 MB for LVIS's 1,203 classes at 512 dimensions. 0 disables it.
+  # Vocabularies registered with RegisterVocabulary are kept apart, all of them, in memory and
+  # under `--cache-dir`/vocabularies/MODEL_ID (this bundle's), across restarts.
   class_embeddings: 256MiB
 
 # Optional: an HTTP server (host:port) with Prometheus /metrics, /healthz (alive) and /readyz (200

@@ -24,8 +24,9 @@ enum RequestValidation {
     static let defaultTopK: UInt32 = 5
 
     /// `readsPaths`: the daemon has an image root, so `image_path` is looked at (on a decode thread).
+    /// `isRegistered` says whether a `vocabulary_name` names a registered vocabulary.
     static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits,
-                      readsPaths: Bool = false) -> RequestRefusal? {
+                      readsPaths: Bool = false, isRegistered: (String) -> Bool = { _ in false }) -> RequestRefusal? {
         if request.requestID.utf8.count > maxRequestIDBytes {
             return RequestRefusal(.invalidArgument, "request_id: \(request.requestID.utf8.count) bytes, at most \(maxRequestIDBytes) allowed")
         }
@@ -70,24 +71,31 @@ enum RequestValidation {
             return RequestRefusal(.invalidArgument, "vocabulary, vocabulary_name: give one of them, not both")
         }
         if !request.vocabularyName.isEmpty {
-            return RequestRefusal(.notFound, "vocabulary_name: no vocabulary named '\(request.vocabularyName.prefix(128))' is registered")
+            return isRegistered(request.vocabularyName) ? nil
+                : RequestRefusal(.notFound, "vocabulary_name: no vocabulary named '\(request.vocabularyName.prefix(128))' is registered")
         }
         if request.vocabulary.isEmpty {
             return RequestRefusal(.invalidArgument, "vocabulary: empty (give class names, or a registered vocabulary_name)")
         }
-        if request.vocabulary.count > limits.maxClasses {
-            return RequestRefusal(.invalidArgument, "vocabulary: \(request.vocabulary.count) classes, at most \(limits.maxClasses) allowed")
+        return check(classNames: request.vocabulary, field: "vocabulary", limits: limits)
+    }
+
+    /// Class names as a request or a registration gives them: at most `max_classes`, none empty,
+    /// too long or repeated. `field` names them in the message.
+    static func check(classNames: [String], field: String, limits: PipelineConfiguration.Limits) -> RequestRefusal? {
+        if classNames.count > limits.maxClasses {
+            return RequestRefusal(.invalidArgument, "\(field): \(classNames.count) classes, at most \(limits.maxClasses) allowed")
         }
         var seen: [String: Int] = [:]
-        for (index, name) in request.vocabulary.enumerated() {
+        for (index, name) in classNames.enumerated() {
             if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: empty class name")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: empty class name")
             }
             if name.utf8.count > maxClassNameBytes {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: \(name.utf8.count) bytes, at most \(maxClassNameBytes) allowed")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: \(name.utf8.count) bytes, at most \(maxClassNameBytes) allowed")
             }
             if let first = seen[name] {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: '\(name)' repeats vocabulary[\(first)]")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: '\(name)' repeats \(field)[\(first)]")
             }
             seen[name] = index
         }
@@ -96,9 +104,10 @@ enum RequestValidation {
 
     /// Decodes the request's image (read from under `imageRoot` for an `image_path`, at most
     /// `maxFileBytes`), refusing a bad file, more than `maxPixels` pixels (read from the header
-    /// before any pixel is decoded: decompression bombs) and boxes outside the image.
+    /// before any pixel is decoded: decompression bombs) and boxes outside the image. The encoded
+    /// bytes come back too: the image-embedding cache knows an image by their digest.
     static func decode(_ request: Regionspot_V1_RecognizeRequest, maxPixels: Int, imageRoot: ImageRoot? = nil,
-                       maxFileBytes: Int = .max) -> Result<RGBImage, RequestRefusal> {
+                       maxFileBytes: Int = .max) -> Result<(image: RGBImage, bytes: Data), RequestRefusal> {
         let bytes: Data, source: String
         switch request.imageSource {
         case .imagePath(let path)?:
@@ -127,6 +136,6 @@ enum RequestValidation {
             return .failure(RequestRefusal(.invalidArgument, "boxes[\(index)]: [\(box.x0), \(box.y0), \(box.x1), \(box.y1)] lies outside "
                                            + "the \(image.width)×\(image.height) image"))
         }
-        return .success(image)
+        return .success((image, bytes))
     }
 }

@@ -5,6 +5,7 @@ import Logging
 import Pipeline
 import PipelineProtocol
 import RegionSpot
+import Synchronization
 import ZeroMQ
 
 extension RegionSpotCommand {
@@ -61,20 +62,30 @@ extension RegionSpotCommand {
                                    metadata: ["endpoint": "\(endpoint)"])
                 }
             }
+            // Registrations compute with the semantic stage's threads, once the models are loaded.
+            let loaded = Eventually<Recognizer>()
+            let semanticThreads = topology.stages.semantic.threads
+            let vocabularies = try VocabularyRegistry(directory: cache.directory?.appendingPathComponent("vocabularies/\(modelID)"),
+                                                      modelID: modelID, logger: logger) { names, templates, progress in
+                try loaded.value.sharing(threads: semanticThreads).computeClassEmbeddings(names, templates: templates, progress: progress)
+            }
             // Bound first: health is answered while the models load, and a taken port fails at once.
             let broker = try Broker(settings: .init(configuration: topology, modelID: modelID, version: RegionSpotVersion.string,
-                                                    curve: gate?.server, imageRoot: root),
+                                                    curve: gate?.server, imageRoot: root, vocabularies: vocabularies),
                                     context: context, logger: logger)
             let monitoring = try operations.startMonitoring(metrics, command: "regionspot serve", logger: logger) { broker.readiness }
             let recognizer = try Recognizer(bundle: bundle, cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
                                             threads: stages.map(\.threads).max()!, classEmbeddingBytes: topology.caches.classEmbeddingBytes)
+            loaded.set(recognizer)
+            let imageCache = ImageEncodingCache(capacityBytes: topology.caches.imageEmbeddingBytes)
             var workers: [StageWorker] = []
             for ((stage, settings), bound) in zip(zip(Regionspot_V1_Stage.pipeline, stages), broker.endpoints.stages) {
                 for index in 0..<settings.workers {
                     let id = "\(ProcessInfo.processInfo.hostName):\(getpid())/\(stage.name).\(index)"
                     workers.append(StageWorker(settings: .init(stage: stage, endpoint: bound.endpoint, workerID: id, modelID: modelID,
-                                                               heartbeat: topology.heartbeat, curve: gate?.ownClient),
-                                               recognizer: recognizer.sharing(threads: settings.threads), context: context, logger: logger))
+                                                               heartbeat: topology.heartbeat, curve: gate?.ownClient, batching: settings.batching),
+                                               recognizer: recognizer.sharing(threads: settings.threads), imageCache: imageCache,
+                                               context: context, logger: logger))
                 }
             }
             if stages.allSatisfy({ $0.workers > 0 }) {
@@ -96,6 +107,23 @@ extension RegionSpotCommand {
             monitoring?.stop()
             gate?.stop()
         }
+    }
+}
+
+/// A value that another thread provides later; `value` waits for it.
+final class Eventually<Value: Sendable>: Sendable {
+    private let stored = Mutex<Value?>(nil)
+    private let available = DispatchSemaphore(value: 0)
+
+    func set(_ value: Value) {
+        stored.withLock { $0 = value }
+        available.signal()
+    }
+
+    var value: Value {
+        available.wait()
+        available.signal()  // for the next reader
+        return stored.withLock { $0! }
     }
 }
 

@@ -34,6 +34,12 @@ extension RegionSpotCommand {
         var curveServerKey: String?
         @Option(help: "This worker's CURVE secret key file; its public key must be in the broker's --curve-allow directory.")
         var curveSecret: String?
+        @Option(help: "MiB of SAM image embeddings and CLIP token maps kept for images seen again (0 keeps none).")
+        var imageCacheMib: Int = 1024
+        @Option(help: "Batch the boxes of concurrent requests, up to this many per batch (localize and fuse; as the pipeline file's batching.max_boxes).")
+        var batchMaxBoxes: Int?
+        @Option(help: "With --batch-max-boxes: milliseconds the first item of a batch waits for others.")
+        var batchMaxWaitMs: Int = 2
 
         func validate() throws {
             guard Regionspot_V1_Stage(name: stage) != nil else {
@@ -41,6 +47,13 @@ extension RegionSpotCommand {
             }
             guard connect.contains("://") else { throw ValidationError("--connect must be an endpoint such as tcp://HOST:PORT, got '\(connect)'") }
             guard heartbeatMs >= 1, liveness >= 1 else { throw ValidationError("--heartbeat-ms and --liveness must be at least 1") }
+            guard imageCacheMib >= 0 else { throw ValidationError("--image-cache-mib must be at least 0, got \(imageCacheMib)") }
+            guard batchMaxBoxes.map({ $0 >= 1 }) ?? true, batchMaxWaitMs >= 0 else {
+                throw ValidationError("--batch-max-boxes must be at least 1 and --batch-max-wait-ms at least 0")
+            }
+            if batchMaxBoxes != nil && stage == "semantic" {
+                throw ValidationError("--batch-max-boxes applies to localize and fuse only (CLIP encodes one image at a time)")
+            }
         }
 
         func run() throws {
@@ -63,8 +76,10 @@ extension RegionSpotCommand {
             let worker = StageWorker(
                 settings: .init(stage: stage, endpoint: connect, workerID: "\(ProcessInfo.processInfo.hostName):\(getpid())",
                                 modelID: try bundle.pipelineModelID(),
-                                heartbeat: .init(intervalMilliseconds: heartbeatMs, liveness: liveness), curve: curve),
-                recognizer: recognizer, context: try ZMQContext(), logger: logger)
+                                heartbeat: .init(intervalMilliseconds: heartbeatMs, liveness: liveness), curve: curve,
+                                batching: batchMaxBoxes.map { .init(maxBoxes: $0, maxWaitMilliseconds: batchMaxWaitMs) }),
+                recognizer: recognizer, imageCache: ImageEncodingCache(capacityBytes: imageCacheMib << 20), context: try ZMQContext(),
+                logger: logger)
             running.withLock { $0 = worker }
             announce("regionspot worker: ready (stage \(stage.name), broker \(connect))")
             shutdown.wait()

@@ -1,8 +1,11 @@
 import Metrics
 import PipelineProtocol
 
-/// The broker's metrics, through swift-metrics' API (the executable picks the backend: Prometheus
-/// behind `--metrics-bind`). Created and updated on the broker's thread only.
+/// The pipeline's metrics, through swift-metrics' API (the executable picks the backend: Prometheus
+/// behind `--metrics-bind`), all in this file so that a name is always made with the same
+/// dimensions (Prometheus refuses one name with and without labels).
+///
+/// The broker's, created and updated on the broker's thread only:
 ///
 /// - `regionspot_requests_total`: client messages received, of every kind;
 /// - `regionspot_replies_total{code}`: replies sent, by status code (errors are the codes other than OK);
@@ -39,11 +42,25 @@ struct BrokerMetrics {
 }
 
 /// A stage worker's metric: `regionspot_worker_compute_seconds{stage}`, time per item it computed
-/// (its count is the items done). Workers in the daemon's process report beside the broker's.
+/// (its count is the items done; each item of a batch records the batch's time). Workers in the
+/// daemon's process report beside the broker's.
 struct WorkerMetrics {
     let compute: Metrics.Timer
 
     init(stage: Regionspot_V1_Stage) {
         compute = Metrics.Timer(label: "regionspot_worker_compute_seconds", dimensions: [("stage", stage.name)])
+    }
+}
+
+/// Cache hits and misses through swift-metrics, whatever backend the daemon bootstrapped:
+/// `regionspot_cache_hits_total` and `regionspot_cache_misses_total`, dimension `cache`.
+/// The counter is made at each count (backends hand back the same one for the same label and
+/// dimensions), so that counts made before the backend is bootstrapped are not lost to a no-op.
+enum CacheMetrics {
+    static let imageEmbeddings = "image_embeddings"
+    static let classEmbeddings = "class_embeddings"
+
+    static func count(hit: Bool, cache: String) {
+        Counter(label: hit ? "regionspot_cache_hits_total" : "regionspot_cache_misses_total", dimensions: [("cache", cache)]).increment()
     }
 }

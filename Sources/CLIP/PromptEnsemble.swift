@@ -124,6 +124,9 @@ public final class ClassEmbeddings: Sendable {
     /// Computations so far (cache misses), for callers and tests that check the cache.
     public var computations: Int { counter.value }
 
+    /// The in-memory cache's entries, bytes, hits and misses.
+    public var usage: CacheUsage { memory.usage }
+
     public convenience init(model: CLIP, tokenizer: SimpleTokenizer, templates: [String] = PromptEnsemble.templates,
                             cacheDirectory: URL? = nil, memoryLimit: Int = ClassEmbeddings.defaultMemoryLimit) throws {
         let text = try model.textTower()

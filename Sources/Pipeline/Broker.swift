@@ -46,15 +46,22 @@ public final class Broker: Sendable {
         public var imageRoot: ImageRoot?
         /// Registered vocabularies; nil answers `RegisterVocabulary` with UNIMPLEMENTED.
         public var vocabularies: VocabularyRegistry?
+        /// The caches of the daemon's own workers, for `Stats`: image embeddings, and class
+        /// embeddings (nil until the models are loaded). Other processes' workers keep their own.
+        public var imageCache: ImageEncodingCache?
+        public var classEmbeddingUsage: @Sendable () -> CacheUsage?
 
         public init(configuration: PipelineConfiguration, modelID: String, version: String,
-                    curve: CurveSecurity? = nil, imageRoot: ImageRoot? = nil, vocabularies: VocabularyRegistry? = nil) {
+                    curve: CurveSecurity? = nil, imageRoot: ImageRoot? = nil, vocabularies: VocabularyRegistry? = nil,
+                    imageCache: ImageEncodingCache? = nil, classEmbeddingUsage: @escaping @Sendable () -> CacheUsage? = { nil }) {
             self.configuration = configuration
             self.modelID = modelID
             self.version = version
             self.curve = curve
             self.imageRoot = imageRoot
             self.vocabularies = vocabularies
+            self.imageCache = imageCache
+            self.classEmbeddingUsage = classEmbeddingUsage
         }
     }
 

@@ -112,6 +112,19 @@ extension BrokerLoop {
                 $0.p99Ms = times.isEmpty ? 0 : times[min(times.count - 1, Int(Double(times.count) * 0.99))]
             }
         }
+        let caches = [(CacheMetrics.imageEmbeddings, settings.imageCache?.usage), (CacheMetrics.classEmbeddings, settings.classEmbeddingUsage())]
+        reply.caches = caches.compactMap { name, usage in
+            usage.map { usage in
+                .with {
+                    $0.name = name
+                    $0.entries = UInt64(usage.count)
+                    $0.bytes = UInt64(usage.cost)
+                    $0.capacityBytes = UInt64(usage.capacity)
+                    $0.hits = UInt64(usage.hits)
+                    $0.misses = UInt64(usage.misses)
+                }
+            }
+        }
         return reply
     }
 }

@@ -35,11 +35,8 @@ public final class ImageEncodingCache: Sendable {
         entries = MemoizingCache(capacity: capacityBytes) { $0.bytes }
     }
 
-    /// Entries held and their bytes.
-    public var usage: (count: Int, bytes: Int) {
-        let usage = entries.usage
-        return (usage.count, usage.cost)
-    }
+    /// Entries held, their bytes, and lookups (none while the capacity is 0).
+    public var usage: CacheUsage { entries.usage }
 
     /// The cached encoding of the image with `digest`, else `compute`'s (kept for next time);
     /// `hit` says it came from the cache. An image without a digest is computed and not kept.

@@ -138,6 +138,9 @@ public final class Recognizer: Recognizing {
         try classEmbeddingLookup(vocabulary).embeddings
     }
 
+    /// The class-embedding cache's entries, bytes, hits and misses (shared with `sharing` copies).
+    public var classEmbeddingUsage: CacheUsage { classEmbeddingCache.usage }
+
     /// The same, and whether they came from the cache.
     public func classEmbeddingLookup(_ vocabulary: [String]) throws -> (embeddings: Tensor, cached: Bool) {
         guard !vocabulary.isEmpty else { throw RecognizerError.emptyVocabulary }

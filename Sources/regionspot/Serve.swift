@@ -64,6 +64,7 @@ extension RegionSpotCommand {
             }
             // Registrations compute with the semantic stage's threads, once the models are loaded.
             let loaded = Eventually<Recognizer>()
+            let imageCache = ImageEncodingCache(capacityBytes: topology.caches.imageEmbeddingBytes)
             let semanticThreads = topology.stages.semantic.threads
             let vocabularies = try VocabularyRegistry(directory: cache.directory?.appendingPathComponent("vocabularies/\(modelID)"),
                                                       modelID: modelID, logger: logger) { names, templates, progress in
@@ -71,13 +72,13 @@ extension RegionSpotCommand {
             }
             // Bound first: health is answered while the models load, and a taken port fails at once.
             let broker = try Broker(settings: .init(configuration: topology, modelID: modelID, version: RegionSpotVersion.string,
-                                                    curve: gate?.server, imageRoot: root, vocabularies: vocabularies),
+                                                    curve: gate?.server, imageRoot: root, vocabularies: vocabularies,
+                                                    imageCache: imageCache, classEmbeddingUsage: { loaded.current?.classEmbeddingUsage }),
                                     context: context, logger: logger)
             let monitoring = try operations.startMonitoring(metrics, command: "regionspot serve", logger: logger) { broker.readiness }
             let recognizer = try Recognizer(bundle: bundle, cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"),
                                             threads: stages.map(\.threads).max()!, classEmbeddingBytes: topology.caches.classEmbeddingBytes)
             loaded.set(recognizer)
-            let imageCache = ImageEncodingCache(capacityBytes: topology.caches.imageEmbeddingBytes)
             var workers: [StageWorker] = []
             for ((stage, settings), bound) in zip(zip(Regionspot_V1_Stage.pipeline, stages), broker.endpoints.stages) {
                 for index in 0..<settings.workers {
@@ -125,6 +126,9 @@ final class Eventually<Value: Sendable>: Sendable {
         available.signal()  // for the next reader
         return stored.withLock { $0! }
     }
+
+    /// The value if it is there already, without waiting.
+    var current: Value? { stored.withLock { $0 } }
 }
 
 /// One recognition on a small synthetic image, run before a daemon or worker says it is ready, so

@@ -36,7 +36,8 @@ import TestSupport
         #expect(second.regions.count == 3)
     }
 
-    /// A cache the size of one image's encoder outputs keeps one image: another evicts it.
+    /// A cache the size of one image's encoder outputs keeps one image: another evicts it; Stats
+    /// counts its hits and misses.
     @Test func theCacheHoldsNoMoreThanItsBound() throws {
         let fixture = try DaemonFixture()
         let recognizer = try Recognizer(bundle: ModelBundle(directory: fixture.bundle), threads: 1)
@@ -54,5 +55,14 @@ import TestSupport
         #expect(try hits(other) == [false, false])
         #expect(try hits() == [false, false])  // the other image took its place
         #expect(try hits() == [true, true])
+
+        // Stats: the daemon's caches, the warm-up request's image among the misses.
+        let caches = try fixture.call(.with { $0.stats = .with { $0.requestID = "stats" } }).stats.caches
+        #expect(caches.map(\.name) == ["image_embeddings", "class_embeddings"], "\(caches)")
+        if let images = caches.first, let classes = caches.last {
+            #expect(images.hits == 4 && images.misses >= 6 && images.entries == 2, "\(images)")
+            #expect(images.bytes <= images.capacityBytes && images.capacityBytes == UInt64(bytesPerImage), "\(images)")
+            #expect(classes.hits >= 4 && classes.misses >= 1 && classes.entries >= 1, "\(classes)")
+        }
     }
 }

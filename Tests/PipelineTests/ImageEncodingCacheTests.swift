@@ -25,10 +25,11 @@ import Testing
         }
         #expect(try lookup(1) == false && lookup(1) == true)
         #expect(try lookup(2) == false && lookup(1, .sam) == false)  // the same image, another encoder: its own entry
-        #expect(cache.usage.count == 2 && cache.usage.bytes <= 1000)
+        #expect(cache.usage.count == 2 && cache.usage.cost <= 1000)
         #expect(try lookup(1) == false)  // the least recently used, evicted by image 1's SAM entry
-        #expect(cache.usage.count == 2 && cache.usage.bytes <= 1000)
+        #expect(cache.usage.count == 2 && cache.usage.cost <= 1000)
         #expect(try lookup(1, .sam) == true && computed == 4)
+        #expect(cache.usage.hits == 2 && cache.usage.misses == 4)
         #expect(try cache.encoding(digest: Data(), encoder: .clip) { entry }.hit == false)  // no digest: never kept
         #expect(try cache.encoding(digest: Data(), encoder: .clip) { entry }.hit == false)
 

@@ -32,6 +32,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // C shims over system libraries, and CRC-32 in C: the C++ image probe and Swift's
@@ -57,9 +61,20 @@ let package = Package(
         .target(name: "SAM", dependencies: ["Tensors", "Layers", "Imaging"], swiftSettings: optimized),
         .target(name: "Evaluation", dependencies: ["Tensors", "Imaging"], swiftSettings: optimized),
         .target(name: "RegionSpot", dependencies: ["Tensors", "Layers", "Imaging", "Checkpoints", "CLIP", "SAM"], swiftSettings: optimized),
-        // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ.
-        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "RegionSpot",
-                                                 .product(name: "Yams", package: "Yams")]),
+        // The daemon: topology files, the broker, stage workers and the client, over ZeroMQ. It logs
+        // and counts through the swift-log and swift-metrics APIs only; the executable picks the backends.
+        .target(name: "Pipeline", dependencies: ["ZeroMQ", "PipelineProtocol", "Tensors", "Imaging", "CLIP", "SAM", "RegionSpot",
+                                                 .product(name: "Yams", package: "Yams"),
+                                                 .product(name: "Logging", package: "swift-log"),
+                                                 .product(name: "Metrics", package: "swift-metrics")]),
+        // The daemon's HTTP side (/metrics in Prometheus text, /healthz, /readyz) on its own event loop.
+        .target(name: "Monitoring", dependencies: [
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // Recognizing a whole dataset into one results file (predict --dataset), and the inbox watcher.
         .target(name: "Batch", dependencies: ["RegionSpot", "Evaluation", "Imaging", "SAM", "Tensors"]),
         .target(name: "Watch", dependencies: ["Batch", "RegionSpot", "SAM", "Evaluation", "Imaging", "Tensors"]),
@@ -70,12 +85,13 @@ let package = Package(
         // The thin executable and the benchmarks.
         .executableTarget(name: "regionspot", dependencies: [
             "Tensors", "ZeroMQ", "Imaging", "SAM", "Checkpoints", "Evaluation", "CLIP", "RegionSpot", "Pipeline", "PipelineProtocol",
-            "Batch", "Watch", "Training", "SyntheticWorld",
+            "Batch", "Watch", "Training", "SyntheticWorld", "Monitoring",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
-            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training",
+            "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training", "ZeroMQ", "PipelineProtocol",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/RegionSpotBench", swiftSettings: optimized),
 

@@ -19,6 +19,7 @@ struct RegionSpotBench: ParsableCommand {
             EvalBenchmark.self,
             PipelineBenchmark.self,
             RecognitionLoopBenchmark.self,
+            ServeLoadBenchmark.self,
             CLIPBenchmark.self,
             TrainBenchmark.self,
             TrainPrecomputeBenchmark.self,

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Logging
 import PipelineProtocol
 import Synchronization
 import Tensors
@@ -39,31 +40,50 @@ public final class Broker: Sendable {
         /// Workers whose `Ready.model_id` differs are refused; empty accepts any.
         public var modelID: String
         public var version: String
+        /// CURVE for every endpoint but inproc ones (clients and workers alike), or none.
+        public var curve: CurveSecurity?
+        /// Where requests may name images by `image_path`; nil refuses them all.
+        public var imageRoot: ImageRoot?
+        /// Registered vocabularies; nil answers `RegisterVocabulary` with UNIMPLEMENTED.
+        public var vocabularies: VocabularyRegistry?
+        /// The caches of the daemon's own workers, for `Stats`: image embeddings, and class
+        /// embeddings (nil until the models are loaded). Other processes' workers keep their own.
+        public var imageCache: ImageEncodingCache?
+        public var classEmbeddingUsage: @Sendable () -> CacheUsage?
 
-        public init(configuration: PipelineConfiguration, modelID: String, version: String) {
+        public init(configuration: PipelineConfiguration, modelID: String, version: String,
+                    curve: CurveSecurity? = nil, imageRoot: ImageRoot? = nil, vocabularies: VocabularyRegistry? = nil,
+                    imageCache: ImageEncodingCache? = nil, classEmbeddingUsage: @escaping @Sendable () -> CacheUsage? = { nil }) {
             self.configuration = configuration
             self.modelID = modelID
             self.version = version
+            self.curve = curve
+            self.imageRoot = imageRoot
+            self.vocabularies = vocabularies
+            self.imageCache = imageCache
+            self.classEmbeddingUsage = classEmbeddingUsage
         }
     }
 
     private let context: ZMQContext
     private let controlEndpoint = "inproc://regionspot.broker.control.\(UUID().uuidString)"
     private let finished = DispatchSemaphore(value: 0)
+    private let snapshot = BrokerSnapshot()
     public let endpoints: Endpoints
 
     /// Binds every socket and starts the loop (before the models load, so that health is answered
     /// meanwhile); throws if a bind fails.
     public init(settings: Settings, context: ZMQContext, clock: any PipelineClock = SystemClock(),
-                log: @escaping @Sendable (String) -> Void) throws {
+                logger: Logger) throws {
         self.context = context
         let started = DispatchSemaphore(value: 0)
         let outcome = Mutex<Result<Endpoints, any Error>?>(nil)
-        let controlEndpoint = controlEndpoint, finished = finished
+        let controlEndpoint = controlEndpoint, finished = finished, snapshot = snapshot
         let thread = Thread {
             let loop: BrokerLoop
             do {
-                loop = try BrokerLoop(settings: settings, context: context, clock: clock, controlEndpoint: controlEndpoint, log: log)
+                loop = try BrokerLoop(settings: settings, context: context, clock: clock, controlEndpoint: controlEndpoint,
+                                      snapshot: snapshot, logger: logger)
                 outcome.withLock { $0 = .success(loop.endpoints) }
             } catch {
                 outcome.withLock { $0 = .failure(error) }
@@ -87,6 +107,10 @@ public final class Broker: Sendable {
     public func markWarmedUp() {
         send(control: "warm")
     }
+
+    /// From any thread, without waiting for the loop: readiness as of the loop's last turn (what
+    /// a `ReadinessRequest` would answer), for /readyz.
+    public var readiness: (ready: Bool, reason: String) { snapshot.readiness.withLock { $0 } }
 
     /// From any thread: refuse new requests (UNAVAILABLE), let those in flight finish for up to
     /// `graceMilliseconds`, answer any left with UNAVAILABLE, then end the loop.
@@ -112,12 +136,15 @@ public final class Broker: Sendable {
 final class BrokerLoop {
     let settings: Broker.Settings
     let clock: any PipelineClock
-    let log: @Sendable (String) -> Void
+    let logger: Logger
+    let snapshot: BrokerSnapshot
     let frontend: ZMQSocket
     let stageSockets: [(stage: Regionspot_V1_Stage, socket: ZMQSocket)]
     let control: ZMQSocket
     let wake: ZMQSocket
     let decoder: WorkThreads<DecodeJob, DecodeOutcome>
+    /// Computes registered vocabularies (BrokerVocabularies.swift), when the daemon keeps them.
+    let registrar: WorkThreads<RegistrationJob, RegistrationOutcome>?
     let endpoints: Broker.Endpoints
 
     // State.
@@ -135,6 +162,10 @@ final class BrokerLoop {
     var repliesByCode: [Regionspot_V1_Code: UInt64] = [:]
     var computeTimes: [Regionspot_V1_Stage: [Double]] = [:]
     var computeTotals: [Regionspot_V1_Stage: Double] = [:]
+    var metrics = BrokerMetrics()
+    /// Registrations being computed: their clients, by key.
+    var registrations: [UInt64: (envelope: [[UInt8]], requestID: String)] = [:]
+    var nextRegistration: UInt64 = 0
 
     var configuration: PipelineConfiguration { settings.configuration }
     var livenessTimeout: Milliseconds { Milliseconds(configuration.heartbeat.intervalMilliseconds * configuration.heartbeat.liveness) }
@@ -143,30 +174,35 @@ final class BrokerLoop {
         let key: UInt64
         let request: Regionspot_V1_RecognizeRequest
         let maxPixels: Int
+        let maxFileBytes: Int
+        let imageRoot: ImageRoot?
     }
 
     struct DecodeOutcome: Sendable {
         let key: UInt64
         let image: Result<RGBImage, RequestRefusal>
+        /// SHA-256 of the encoded bytes: the key of the workers' image-embedding caches.
+        let digest: [UInt8]
         let milliseconds: Double
     }
 
     init(settings: Broker.Settings, context: ZMQContext, clock: any PipelineClock, controlEndpoint: String,
-         log: @escaping @Sendable (String) -> Void) throws {
+         snapshot: BrokerSnapshot, logger: Logger) throws {
         self.settings = settings
         self.clock = clock
-        self.log = log
+        self.snapshot = snapshot
+        self.logger = logger
         let configuration = settings.configuration
         frontend = try ZMQSocket(context: context, type: .router)
         try Self.configure(frontend, maxMessageBytes: configuration.limits.maxMessageBytes)
-        try frontend.bind(configuration.frontend.bind)
+        try Self.bind(frontend, configuration.frontend.bind, curve: settings.curve)
         var sockets: [(stage: Regionspot_V1_Stage, socket: ZMQSocket)] = []
         var bound: [(stage: Regionspot_V1_Stage, endpoint: String)] = []
         for (stage, settings) in zip(Regionspot_V1_Stage.pipeline, configuration.stages.named.map(\.stage)) {
             let socket = try ZMQSocket(context: context, type: .router)
             // Work results hold tensors and masks: a bound well above any client frame.
             try Self.configure(socket, maxMessageBytes: max(configuration.limits.maxMessageBytes, 1 << 30))
-            try socket.bind(settings.endpoint)
+            try Self.bind(socket, settings.endpoint, curve: self.settings.curve)
             sockets.append((stage, socket))
             bound.append((stage, try socket.get(.lastEndpoint)))
             stages[stage] = StageQueue(stage: stage, queueLimit: settings.queueLimit)
@@ -177,11 +213,17 @@ final class BrokerLoop {
         try control.bind(controlEndpoint)
         decoder = WorkThreads(name: "decode", count: Broker.decodeThreads, context: context) { job in
             let start = DispatchTime.now()
-            let image = RequestValidation.decode(job.request, maxPixels: job.maxPixels)
-            return DecodeOutcome(key: job.key, image: image, milliseconds: milliseconds(since: start))
+            let decoded = RequestValidation.decode(job.request, maxPixels: job.maxPixels, imageRoot: job.imageRoot, maxFileBytes: job.maxFileBytes)
+            let digest = (try? decoded.get()).map { SHA256.digest($0.bytes) } ?? []
+            return DecodeOutcome(key: job.key, image: decoded.map(\.image), digest: digest, milliseconds: milliseconds(since: start))
         }
+        registrar = settings.vocabularies.map { registry in
+            WorkThreads(name: "vocabulary", count: 1, context: context) { job in BrokerLoop.register(job, registry: registry, logger: logger) }
+        }
+        // One socket wakes the loop for both: a PULL socket may bind several endpoints.
         wake = try ZMQSocket(context: context, type: .pull)
         try wake.bind(decoder.wakeEndpoint)
+        if let registrar { try wake.bind(registrar.wakeEndpoint) }
         startedAt = clock.now()
         heartbeatAt = startedAt
     }
@@ -194,10 +236,18 @@ final class BrokerLoop {
         try socket.set(.linger, Broker.lingerMilliseconds)
     }
 
+    static func bind(_ socket: ZMQSocket, _ endpoint: String, curve: CurveSecurity?) throws {
+        if let curve, CurveSecurity.applies(to: endpoint) { try socket.secure(curve) }
+        try socket.bind(endpoint)
+    }
+
     // MARK: The loop
 
     func run() {
-        defer { decoder.stop() }
+        defer {
+            decoder.stop()
+            registrar?.stop()
+        }
         while true {
             let now = clock.now()
             let wakeAt = [heartbeatAt, requests.nextDeadline, drainDeadline].compactMap { $0 }.min()!
@@ -212,10 +262,12 @@ final class BrokerLoop {
             if ready[ready.count - 2].contains(.readable) {
                 receive(from: wake) { _ in }
                 for outcome in decoder.takeOutcomes() { handleDecoded(outcome) }
+                for outcome in registrar?.takeOutcomes() ?? [] { handleRegistered(outcome) }
             }
             if ready[ready.count - 1].contains(.readable) { receive(from: control, handle: handleControl) }
             timedDuties()
-            if let drainDeadline, requests.count == 0 || clock.now() >= drainDeadline {
+            publish()
+            if let drainDeadline, requests.count == 0 && registrations.isEmpty || clock.now() >= drainDeadline {
                 finishDraining()
                 break
             }
@@ -230,7 +282,7 @@ final class BrokerLoop {
             warmedUp = true
         case "drain" where drainDeadline == nil:
             drainDeadline = clock.now() + (words.count > 1 ? Milliseconds(words[1]) ?? 0 : 0)
-            log("I: draining: \(requests.count) requests in flight, new ones refused")
+            logger.info("draining: new requests refused", metadata: ["in_flight": "\(requests.count)"])
         default:
             break
         }
@@ -263,7 +315,8 @@ final class BrokerLoop {
         for stage in Regionspot_V1_Stage.pipeline {
             let (dead, lost) = stages[stage]!.expireWorkers(now: now, timeout: livenessTimeout)
             for worker in dead {
-                log("W: \(stage.name) worker \(worker.name) is dead (silent for over \(livenessTimeout) ms); \(worker.items.count) items go to another worker")
+                logger.notice("worker dead", metadata: ["stage": "\(stage.name)", "worker": "\(worker.name)",
+                                                        "reason": "silent for over \(livenessTimeout) ms", "items_retried": "\(worker.items.count)"])
             }
             fail(lost)
         }
@@ -284,18 +337,20 @@ final class BrokerLoop {
         for entry in requests.expire(now: .max) {
             reply(to: entry, status: Regionspot_V1_Status(.unavailable, "the daemon shut down before this request finished (grace period over)"))
         }
+        abandonRegistrations()
         var goodbye = Regionspot_V1_BrokerMessage()
         goodbye.disconnect = .with { $0.reason = "the broker is shutting down" }
         for (stage, socket) in stageSockets {
             for address in stages[stage]!.workers.keys { send(goodbye, to: address, on: socket, stage: stage) }
         }
-        log("I: drained; stopping")
+        logger.info("drained; stopping")
     }
 
     // MARK: Clients
 
     func handleClient(_ frames: [[UInt8]]) {
         received += 1
+        metrics.requests.increment()
         // [routing id, payload] from a DEALER without delimiter, [routing id, "", payload] from REQ or DEALER.
         guard frames.count == 2 || (frames.count == 3 && frames[1].isEmpty) else {
             guard let address = frames.first else { return }
@@ -329,11 +384,8 @@ final class BrokerLoop {
         case .stats(let stats)?:
             answer.stats = statsReply(stats.requestID)
         case .registerVocabulary(let register)?:
-            code = .unimplemented
-            answer.registerVocabulary = .with {
-                $0.requestID = register.requestID
-                $0.status = Regionspot_V1_Status(code, "register_vocabulary: this daemon keeps no registered vocabularies; send `vocabulary` with each request")
-            }
+            handleRegister(register, envelope: envelope)
+            return
         case nil:
             replyError(to: envelope, requestID: "", status: Regionspot_V1_Status(.invalidArgument,
                 "request: no kind set (expected recognize, health, readiness, stats or register_vocabulary)"))
@@ -344,26 +396,33 @@ final class BrokerLoop {
 
     func handleRecognize(_ request: Regionspot_V1_RecognizeRequest, envelope: [[UInt8]]) {
         if drainDeadline != nil {
-            replyRecognize(to: envelope, requestID: request.requestID, status: Regionspot_V1_Status(.unavailable,
+            replyRecognize(to: envelope, request: request, status: Regionspot_V1_Status(.unavailable,
                 "the daemon is shutting down: it finishes the requests it has and takes no new ones"))
             return
         }
-        if let refusal = RequestValidation.check(request, limits: configuration.limits) {
-            replyRecognize(to: envelope, requestID: request.requestID, status: Regionspot_V1_Status(refusal.code, refusal.message))
+        let vocabularies = settings.vocabularies
+        if let refusal = RequestValidation.check(request, limits: configuration.limits, readsPaths: settings.imageRoot != nil,
+                                                 isRegistered: { vocabularies?.vocabulary(named: $0) != nil }) {
+            replyRecognize(to: envelope, request: request, status: Regionspot_V1_Status(refusal.code, refusal.message))
             return
         }
         // Requests still decoding will join the first two stages' queues.
         let incoming = requests.decoding + 1
         for stage in [Regionspot_V1_Stage.localize, .semantic] where stages[stage]!.wouldOverflow(adding: incoming) {
-            replyRecognize(to: envelope, requestID: request.requestID, status: Regionspot_V1_Status(.resourceExhausted,
+            replyRecognize(to: envelope, request: request, status: Regionspot_V1_Status(.resourceExhausted,
                 "stage \(stage.name): queue full (\(stages[stage]!.queueLimit) items waiting for a worker); retry later"))
             return
         }
         let deadline = request.deadlineMs > 0 ? Int(request.deadlineMs) : configuration.frontend.defaultDeadlineMilliseconds
         var kept = request
         kept.imageSource = nil  // the decode job holds the bytes
+        // A registered vocabulary's classes stand in for the request's; fuse gets its embeddings.
+        let registered = request.vocabularyName.isEmpty ? nil : vocabularies?.vocabulary(named: request.vocabularyName)
+        if let registered { kept.vocabulary = registered.classNames }
         let key = requests.add(envelope: envelope, request: kept, now: clock.now(), deadlineMilliseconds: deadline)
-        decoder.submit(DecodeJob(key: key, request: request, maxPixels: configuration.limits.maxImagePixels))
+        requests[key]?.registeredClassEmbeddings = registered?.embeddings
+        decoder.submit(DecodeJob(key: key, request: request, maxPixels: configuration.limits.maxImagePixels,
+                                 maxFileBytes: configuration.limits.maxMessageBytes, imageRoot: settings.imageRoot))
     }
 
     func handleDecoded(_ outcome: DecodeOutcome) {
@@ -379,12 +438,17 @@ final class BrokerLoop {
         }
         entry.timings.decodeMs = outcome.milliseconds
         (entry.imageWidth, entry.imageHeight) = (image.width, image.height)
-        let raw = Regionspot_V1_RawImage(image)
+        var raw = Regionspot_V1_RawImage(image)
+        raw.digest = Data(outcome.digest)
         var localize = Regionspot_V1_LocalizeTask()
         (localize.image, localize.boxes, localize.masks) = (raw, entry.request.boxes, entry.request.masks)
         var semantic = Regionspot_V1_SemanticTask()
         semantic.image = raw
-        semantic.vocabulary = .with { $0.classNames = entry.request.vocabulary }
+        if entry.registeredClassEmbeddings == nil {
+            semantic.vocabulary = .with { $0.classNames = entry.request.vocabulary }
+        } else {
+            entry.timings.classEmbeddingsCacheHit = true
+        }
         entry.items[.localize] = enqueue(.localize, for: entry) { $0.localize = localize }
         entry.items[.semantic] = enqueue(.semantic, for: entry) { $0.semantic = semantic }
         entry.phase = .encoding
@@ -408,7 +472,7 @@ final class BrokerLoop {
 
     func handleWorker(stage: Regionspot_V1_Stage, socket: ZMQSocket, frames: [[UInt8]]) {
         guard frames.count == 2, let message = try? Regionspot_V1_WorkerMessage(serializedBytes: frames[1]) else {
-            log("W: \(stage.name) endpoint: dropped a message that is not a WorkerMessage (\(frames.count) frames)")
+            logger.warning("dropped a message that is not a WorkerMessage", metadata: ["stage": "\(stage.name)", "frames": "\(frames.count)"])
             return
         }
         let address = frames[0], now = clock.now()
@@ -419,7 +483,9 @@ final class BrokerLoop {
             } else if !settings.modelID.isEmpty && ready.modelID != settings.modelID {
                 refuse(address, on: socket, stage: stage, reason: "model differs: the broker has \(settings.modelID), the worker \(ready.modelID)")
             } else {
-                if !stages[stage]!.isRegistered(address) { log("I: \(stage.name) worker \(ready.workerID) joined (credit \(ready.credit))") }
+                if !stages[stage]!.isRegistered(address) {
+                    logger.notice("worker joined", metadata: ["stage": "\(stage.name)", "worker": "\(ready.workerID)", "credit": "\(ready.credit)"])
+                }
                 stages[stage]!.register(address: address, name: ready.workerID, credit: Int(ready.credit), now: now)
             }
         case .heartbeat?:
@@ -430,7 +496,7 @@ final class BrokerLoop {
             }
         case .disconnect(let disconnect)?:
             let name = stages[stage]!.workers[address]?.name ?? "?"
-            log("I: \(stage.name) worker \(name) left (\(disconnect.reason))")
+            logger.notice("worker left", metadata: ["stage": "\(stage.name)", "worker": "\(name)", "reason": "\(disconnect.reason)"])
             fail(stages[stage]!.remove(address, reason: "left (\(disconnect.reason))"))
         case .result(let result)?:
             guard stages[stage]!.heard(from: address, now: now) else {
@@ -441,13 +507,13 @@ final class BrokerLoop {
             record(stage, result.timings.computeMs)
             handleResult(result, of: item, stage: stage)
         case nil:
-            log("W: \(stage.name) endpoint: dropped a WorkerMessage with no kind")
+            logger.warning("dropped a WorkerMessage with no kind", metadata: ["stage": "\(stage.name)"])
         }
         dispatch()
     }
 
     func refuse(_ address: [UInt8], on socket: ZMQSocket, stage: Regionspot_V1_Stage, reason: String) {
-        log("W: \(stage.name) endpoint: refused a worker: \(reason)")
+        logger.warning("refused a worker", metadata: ["stage": "\(stage.name)", "reason": "\(reason)"])
         var message = Regionspot_V1_BrokerMessage()
         message.disconnect = .with { $0.reason = reason }
         send(message, to: address, on: socket, stage: stage)
@@ -470,6 +536,11 @@ final class BrokerLoop {
         entry.timings.classEmbeddingsMs += t.classEmbeddingsMs
         entry.timings.fusionMs += t.fusionMs
         entry.timings.classEmbeddingsCacheHit = entry.timings.classEmbeddingsCacheHit || t.classEmbeddingsCacheHit
+        switch stage {
+        case .localize: entry.timings.imageEmbeddingCacheHit = t.imageCacheHit
+        case .semantic: entry.timings.tokenMapCacheHit = t.imageCacheHit
+        default: break
+        }
         switch result.result {
         case .localize(let localize)?: entry.localize = localize
         case .semantic(let semantic)?: entry.semantic = semantic
@@ -485,7 +556,8 @@ final class BrokerLoop {
         }
         if entry.phase == .encoding, let localize = entry.localize, let semantic = entry.semantic {
             do {
-                let task = try fuseTask(localize: localize, semantic: semantic, request: entry.request)
+                let task = try fuseTask(localize: localize, semantic: semantic, request: entry.request,
+                                        registeredClassEmbeddings: entry.registeredClassEmbeddings)
                 entry.items[.fuse] = enqueue(.fuse, for: entry) { $0.fuse = task }
                 entry.phase = .fusing
             } catch {
@@ -514,16 +586,18 @@ final class BrokerLoop {
         computeTotals[stage, default: 0] += milliseconds
         computeTimes[stage, default: []].append(milliseconds)
         if computeTimes[stage]!.count > Broker.latencySamples { computeTimes[stage]!.removeFirst() }
+        metrics.computed(stage, milliseconds: milliseconds)
     }
 
     // MARK: Replies
 
     func reply(to entry: RequestTable.Entry, status: Regionspot_V1_Status) {
-        replyRecognize(to: entry.envelope, requestID: entry.request.requestID, status: status)
+        replyRecognize(to: entry.envelope, request: entry.request, status: status)
     }
 
-    func replyRecognize(to envelope: [[UInt8]], requestID: String, status: Regionspot_V1_Status) {
-        send(.with { $0.recognize = .with { $0.requestID = requestID; $0.status = status } }, to: envelope, code: status.code)
+    func replyRecognize(to envelope: [[UInt8]], request: Regionspot_V1_RecognizeRequest, status: Regionspot_V1_Status) {
+        answered(request, status: status, timings: nil)
+        send(.with { $0.recognize = .with { $0.requestID = request.requestID; $0.status = status } }, to: envelope, code: status.code)
     }
 
     func replyError(to envelope: [[UInt8]], requestID: String, status: Regionspot_V1_Status) {
@@ -534,9 +608,10 @@ final class BrokerLoop {
     /// (its queue at the high-water mark), is dropped.
     func send(_ reply: Regionspot_V1_Reply, to envelope: [[UInt8]], code: Regionspot_V1_Code) {
         repliesByCode[code, default: 0] += 1
+        metrics.replied(code)
         guard let bytes: [UInt8] = try? reply.serializedBytes() else { return }
         if (try? frontend.trySend(envelope + [bytes])) != true {
-            log("W: dropped a reply (\(code)): its client has gone or does not read")
+            logger.warning("dropped a reply: its client has gone or does not read", metadata: ["code": "\(code.name)"])
         }
     }
 
@@ -545,7 +620,7 @@ final class BrokerLoop {
         if (try? socket.trySend([address, bytes])) != true, stages[stage]!.isRegistered(address) {
             // Its connection is gone (EHOSTUNREACH): as good as dead.
             let name = stages[stage]!.workers[address]?.name ?? "?"
-            log("W: \(stage.name) worker \(name) is unreachable")
+            logger.notice("worker dead", metadata: ["stage": "\(stage.name)", "worker": "\(name)", "reason": "unreachable"])
             fail(stages[stage]!.remove(address, reason: "became unreachable"))
         }
     }

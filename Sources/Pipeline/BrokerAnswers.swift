@@ -5,15 +5,16 @@ import Tensors
 // What the broker's loop answers from the state it holds: the fuse stage's input and the
 // recognition reply built from the stages' results, and the admin replies.
 extension BrokerLoop {
-    /// The fuse stage's input: the other stages' tensors in one safetensors file, shapes checked.
+    /// The fuse stage's input: the other stages' tensors in one safetensors file, shapes checked;
+    /// a registered vocabulary's class embeddings come from the broker.
     func fuseTask(localize: Regionspot_V1_LocalizeResult, semantic: Regionspot_V1_SemanticResult,
-                  request: Regionspot_V1_RecognizeRequest) throws -> Regionspot_V1_FuseTask {
+                  request: Regionspot_V1_RecognizeRequest, registeredClassEmbeddings: Tensor?) throws -> Regionspot_V1_FuseTask {
         let regions = try SafeTensors.decode(localize.tensors, source: "localize result").tensors
         let semanticTensors = try SafeTensors.decode(semantic.tensors, source: "semantic result").tensors
         guard let tokens = regions["mask_tokens"], tokens.rank == 2, tokens.dim(0) == request.boxes.count else {
             throw RequestRefusal(.internal, "localize result: mask_tokens missing or not [\(request.boxes.count), E]")
         }
-        guard let tokenMap = semanticTensors["token_map"], let classes = semanticTensors["class_embeddings"],
+        guard let tokenMap = semanticTensors["token_map"], let classes = registeredClassEmbeddings ?? semanticTensors["class_embeddings"],
               classes.rank == 2, classes.dim(0) == request.vocabulary.count else {
             throw RequestRefusal(.internal, "semantic result: token_map or class_embeddings [\(request.vocabulary.count), E] missing")
         }
@@ -55,6 +56,7 @@ extension BrokerLoop {
         let computing = timings.decodeMs + max(timings.samEncoderMs + timings.samDecoderMs, timings.clipEncoderMs + timings.classEmbeddingsMs) + timings.fusionMs
         timings.queueMs = max(0, timings.totalMs - computing)
         answer.timings = timings
+        answered(request, status: answer.status, timings: timings)
         var message = Regionspot_V1_Reply()
         message.recognize = answer
         send(message, to: entry.envelope, code: .ok)
@@ -66,10 +68,7 @@ extension BrokerLoop {
         var reply = Regionspot_V1_ReadinessReply()
         reply.requestID = requestID
         reply.status = Regionspot_V1_Status(.ok)
-        let missing = Regionspot_V1_Stage.pipeline.filter { stages[$0]!.liveWorkers == 0 }
-        reply.ready = warmedUp && drainDeadline == nil && missing.isEmpty
-        reply.reason = drainDeadline != nil ? "draining" : !warmedUp ? "warming up"
-            : missing.map { "no live \($0.name) worker" }.joined(separator: ", ")
+        (reply.ready, reply.reason) = readiness()
         reply.stages = Regionspot_V1_Stage.pipeline.map { stage in
             let queue = stages[stage]!
             return .with {
@@ -80,6 +79,15 @@ extension BrokerLoop {
             }
         }
         return reply
+    }
+
+    /// Ready, or why not: "draining", "warming up", "no live fuse worker".
+    func readiness() -> (ready: Bool, reason: String) {
+        let missing = Regionspot_V1_Stage.pipeline.filter { stages[$0]!.liveWorkers == 0 }
+        let ready = warmedUp && drainDeadline == nil && missing.isEmpty
+        let reason = drainDeadline != nil ? "draining" : !warmedUp ? "warming up"
+            : missing.map { "no live \($0.name) worker" }.joined(separator: ", ")
+        return (ready, reason)
     }
 
     func statsReply(_ requestID: String) -> Regionspot_V1_StatsReply {
@@ -102,6 +110,19 @@ extension BrokerLoop {
                 $0.retried = queue.retried
                 $0.meanMs = queue.completed > 0 ? (computeTotals[stage] ?? 0) / Double(queue.completed) : 0
                 $0.p99Ms = times.isEmpty ? 0 : times[min(times.count - 1, Int(Double(times.count) * 0.99))]
+            }
+        }
+        let caches = [(CacheMetrics.imageEmbeddings, settings.imageCache?.usage), (CacheMetrics.classEmbeddings, settings.classEmbeddingUsage())]
+        reply.caches = caches.compactMap { name, usage in
+            usage.map { usage in
+                .with {
+                    $0.name = name
+                    $0.entries = UInt64(usage.count)
+                    $0.bytes = UInt64(usage.cost)
+                    $0.capacityBytes = UInt64(usage.capacity)
+                    $0.hits = UInt64(usage.hits)
+                    $0.misses = UInt64(usage.misses)
+                }
             }
         }
         return reply

@@ -13,7 +13,9 @@ extension PipelineConfiguration {
 
 frontend:
   # The ZeroMQ endpoint clients connect to (a ROUTER socket). Bind 127.0.0.1 unless clients on
-  # other machines must reach it, and then use CURVE. `serve --bind` overrides it.
+  # other machines must reach it, and then use CURVE (`serve --curve-secret FILE --curve-allow DIR`,
+  # keys from `regionspot keys generate`); binding beyond loopback without it logs a warning.
+  # `serve --bind` overrides it.
   bind: tcp://127.0.0.1:5555
   # The deadline of a request whose `deadline_ms` is 0. Past its deadline a request is answered
   # with DEADLINE_EXCEEDED at once and its work is dropped from the queues.
@@ -52,8 +54,16 @@ stages:
     # Work items that may wait for a worker of this stage; when the queue is full, new requests
     # get RESOURCE_EXHAUSTED at once.
     queue_limit: 64
-    # Optional `batching:` (max_boxes, max_wait_ms) is read and checked, but this version does not
-    # batch yet: each request's boxes go through the decoder on their own.
+    # Optional, localize and fuse only: boxes of concurrent requests computed together. A worker
+    # then holds up to 16 items; the first waits up to `max_wait_ms` for others (none once
+    # `max_boxes` boxes wait), and the items taken, up to `max_boxes` boxes (at least one item),
+    # make one batch: fuse requests share one pass of the fusion module (attention stays within
+    # each image); localize requests on the same image share its embedding, but each request's
+    # boxes get SAM decoder passes of their own (sharing them moves the numbers by ~1e-6).
+    # Results are bit for bit those of unbatched runs. Without it, each request runs on its own.
+    # batching:
+    #   max_boxes: 256
+    #   max_wait_ms: 2
   semantic:
     workers: 1
     threads: 2
@@ -67,15 +77,21 @@ stages:
     queue_limit: 64
 
 caches:
-  # SAM image embeddings and CLIP token maps by a digest of the image bytes (about 5 MB per image
-  # for ViT-B models): read and checked, but not kept yet in this version; every request encodes.
+  # SAM image embeddings and CLIP token maps, least recently used out, by the SHA-256 the broker
+  # computes of the image bytes a client sends (about 4.8 MB per image for ViT-B models), shared
+  # by the workers of this process: a request about an image seen before runs only SAM's decoder
+  # and fusion, and its reply's timings say `image_embedding_cache_hit` and `token_map_cache_hit`.
+  # 0 disables it. (`regionspot worker` processes keep their own: `--image-cache-mib`.)
   image_embeddings: 1GiB
-  # Class embeddings of vocabularies (given in requests or registered), by classes and templates.
-  # About 2.5 MB for LVIS's 1,203 classes at 512 dimensions. 0 disables it.
+  # Class embeddings of vocabularies given in requests, by classes and templates (also on disk
+  # under `--cache-dir`). About 2.5 MB for LVIS's 1,203 classes at 512 dimensions. 0 disables it.
+  # Vocabularies registered with RegisterVocabulary are kept apart, all of them, in memory and
+  # under `--cache-dir`/vocabularies/MODEL_ID (this bundle's), across restarts.
   class_embeddings: 256MiB
 
-# Optional: an HTTP server with Prometheus /metrics, /healthz and /readyz. This version reads and
-# checks the section but runs no such server yet.
+# Optional: an HTTP server (host:port) with Prometheus /metrics, /healthz (alive) and /readyz (200
+# once warmed up with a live worker per stage, else 503 and why); `serve --metrics-bind` overrides
+# it. It is not authenticated: keep it on loopback or a monitoring network.
 # metrics:
 #   bind: 127.0.0.1:9100
 

@@ -50,12 +50,16 @@ public final class PipelineClient: Recognizing {
     public let timeoutMilliseconds: Int
     public let retries: Int
     private let context: ZMQContext
+    private let curve: CurveSecurity?
 
     /// `context` is needed for an inproc endpoint (the daemon's own); by default the client has its own.
-    public init(endpoint: String, context: ZMQContext? = nil, timeoutMilliseconds: Int = 30_000, retries: Int = 2) throws {
+    /// `curve`: the client's CURVE settings for a daemon that requires them.
+    public init(endpoint: String, context: ZMQContext? = nil, timeoutMilliseconds: Int = 30_000, retries: Int = 2,
+                curve: CurveSecurity? = nil) throws {
         self.endpoint = endpoint
         self.timeoutMilliseconds = timeoutMilliseconds
         self.retries = retries
+        self.curve = curve
         self.context = try context ?? ZMQContext()
     }
 
@@ -114,6 +118,7 @@ public final class PipelineClient: Recognizing {
         for _ in 0...retries {
             // A REQ socket that got no reply cannot send again: each attempt has its own.
             let socket = try ZMQSocket(context: context, type: .req)
+            if let curve, CurveSecurity.applies(to: endpoint) { try socket.secure(curve) }
             try socket.connect(endpoint)
             try socket.send([bytes])
             guard try poll([(socket, .readable)], timeoutMilliseconds: timeoutMilliseconds)[0].contains(.readable) else { continue }

@@ -1,4 +1,5 @@
 import PipelineProtocol
+import Tensors
 
 /// The recognition requests the broker has accepted and not yet answered, each with its state:
 /// decoding → localize ∥ semantic → fuse → reply. Pure state with `now` passed in; the broker
@@ -27,6 +28,8 @@ struct RequestTable {
         var localize: Regionspot_V1_LocalizeResult?
         var semantic: Regionspot_V1_SemanticResult?
         var imageWidth = 0, imageHeight = 0
+        /// A registered vocabulary's class embeddings, when the request named one.
+        var registeredClassEmbeddings: Tensor?
         var timings = Regionspot_V1_Timings()
 
         /// What it waits for, for DEADLINE_EXCEEDED messages.

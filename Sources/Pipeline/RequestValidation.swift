@@ -23,15 +23,22 @@ enum RequestValidation {
     static let maxClassNameBytes = 1000
     static let defaultTopK: UInt32 = 5
 
-    static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits) -> RequestRefusal? {
+    /// `readsPaths`: the daemon has an image root, so `image_path` is looked at (on a decode thread).
+    /// `isRegistered` says whether a `vocabulary_name` names a registered vocabulary.
+    static func check(_ request: Regionspot_V1_RecognizeRequest, limits: PipelineConfiguration.Limits,
+                      readsPaths: Bool = false, isRegistered: (String) -> Bool = { _ in false }) -> RequestRefusal? {
         if request.requestID.utf8.count > maxRequestIDBytes {
             return RequestRefusal(.invalidArgument, "request_id: \(request.requestID.utf8.count) bytes, at most \(maxRequestIDBytes) allowed")
         }
         switch request.imageSource {
         case nil:
             return RequestRefusal(.invalidArgument, "image: missing (send the encoded image's bytes)")
-        case .imagePath:
+        case .imagePath where !readsPaths:
             return RequestRefusal(.permissionDenied, "image_path: this daemon reads no files (it was started without an image root); send the image's bytes in `image`")
+        case .imagePath(let path) where path.isEmpty:
+            return RequestRefusal(.invalidArgument, "image_path: empty")
+        case .imagePath:
+            break
         case .image(let data) where data.isEmpty:
             return RequestRefusal(.invalidArgument, "image: empty")
         case .image:
@@ -64,42 +71,63 @@ enum RequestValidation {
             return RequestRefusal(.invalidArgument, "vocabulary, vocabulary_name: give one of them, not both")
         }
         if !request.vocabularyName.isEmpty {
-            return RequestRefusal(.notFound, "vocabulary_name: no vocabulary named '\(request.vocabularyName.prefix(128))' is registered")
+            return isRegistered(request.vocabularyName) ? nil
+                : RequestRefusal(.notFound, "vocabulary_name: no vocabulary named '\(request.vocabularyName.prefix(128))' is registered")
         }
         if request.vocabulary.isEmpty {
             return RequestRefusal(.invalidArgument, "vocabulary: empty (give class names, or a registered vocabulary_name)")
         }
-        if request.vocabulary.count > limits.maxClasses {
-            return RequestRefusal(.invalidArgument, "vocabulary: \(request.vocabulary.count) classes, at most \(limits.maxClasses) allowed")
+        return check(classNames: request.vocabulary, field: "vocabulary", limits: limits)
+    }
+
+    /// Class names as a request or a registration gives them: at most `max_classes`, none empty,
+    /// too long or repeated. `field` names them in the message.
+    static func check(classNames: [String], field: String, limits: PipelineConfiguration.Limits) -> RequestRefusal? {
+        if classNames.count > limits.maxClasses {
+            return RequestRefusal(.invalidArgument, "\(field): \(classNames.count) classes, at most \(limits.maxClasses) allowed")
         }
         var seen: [String: Int] = [:]
-        for (index, name) in request.vocabulary.enumerated() {
+        for (index, name) in classNames.enumerated() {
             if name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: empty class name")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: empty class name")
             }
             if name.utf8.count > maxClassNameBytes {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: \(name.utf8.count) bytes, at most \(maxClassNameBytes) allowed")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: \(name.utf8.count) bytes, at most \(maxClassNameBytes) allowed")
             }
             if let first = seen[name] {
-                return RequestRefusal(.invalidArgument, "vocabulary[\(index)]: '\(name)' repeats vocabulary[\(first)]")
+                return RequestRefusal(.invalidArgument, "\(field)[\(index)]: '\(name)' repeats \(field)[\(first)]")
             }
             seen[name] = index
         }
         return nil
     }
 
-    /// Decodes the request's image, refusing a bad file, more than `maxPixels` pixels (read from the
-    /// header before any pixel is decoded: decompression bombs) and boxes outside the image.
-    static func decode(_ request: Regionspot_V1_RecognizeRequest, maxPixels: Int) -> Result<RGBImage, RequestRefusal> {
+    /// Decodes the request's image (read from under `imageRoot` for an `image_path`, at most
+    /// `maxFileBytes`), refusing a bad file, more than `maxPixels` pixels (read from the header
+    /// before any pixel is decoded: decompression bombs) and boxes outside the image. The encoded
+    /// bytes come back too: the image-embedding cache knows an image by their digest.
+    static func decode(_ request: Regionspot_V1_RecognizeRequest, maxPixels: Int, imageRoot: ImageRoot? = nil,
+                       maxFileBytes: Int = .max) -> Result<(image: RGBImage, bytes: Data), RequestRefusal> {
+        let bytes: Data, source: String
+        switch request.imageSource {
+        case .imagePath(let path)?:
+            guard let imageRoot else { return .failure(RequestRefusal(.permissionDenied, "image_path: this daemon reads no files")) }
+            switch imageRoot.read(path, maxBytes: maxFileBytes) {
+            case .success(let data): (bytes, source) = (data, "image_path '\(path)'")
+            case .failure(let refusal): return .failure(refusal)
+            }
+        case .image(let data)?: (bytes, source) = (data, "image")
+        case nil: return .failure(RequestRefusal(.invalidArgument, "image: missing"))
+        }
         let image: RGBImage
         do {
-            let header = try RGBImage.header(of: request.image, source: "image")
+            let header = try RGBImage.header(of: bytes, source: source)
             let pixels = header.width * header.height
             guard pixels <= maxPixels else {
-                return .failure(RequestRefusal(.invalidArgument, "image: \(header.width)×\(header.height) = \(pixels) pixels exceeds "
+                return .failure(RequestRefusal(.invalidArgument, "\(source): \(header.width)×\(header.height) = \(pixels) pixels exceeds "
                                                + "max_image_pixels (\(maxPixels)); a decompression bomb?"))
             }
-            image = try RGBImage(decoding: request.image, source: "image", maxPixels: maxPixels)
+            image = try RGBImage(decoding: bytes, source: source, maxPixels: maxPixels)
         } catch {
             return .failure(RequestRefusal(.invalidArgument, "\(error)"))
         }
@@ -108,6 +136,6 @@ enum RequestValidation {
             return .failure(RequestRefusal(.invalidArgument, "boxes[\(index)]: [\(box.x0), \(box.y0), \(box.x1), \(box.y1)] lies outside "
                                            + "the \(image.width)×\(image.height) image"))
         }
-        return .success(image)
+        return .success((image, bytes))
     }
 }

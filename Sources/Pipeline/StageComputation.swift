@@ -3,37 +3,44 @@ import Foundation
 import Imaging
 import PipelineProtocol
 import RegionSpot
+import SAM
 import Tensors
 
-/// What a stage worker computes for one work item, with the engine's stages. Runs on a compute
-/// thread; never throws: every failure becomes the result's status.
+/// What a stage worker computes for the work items it takes together (one, or a batch with
+/// `batching`), with the engine's stages. Runs on a compute thread; never throws: every failure
+/// becomes its item's status.
+///
+/// Encoder outputs come from the process's `ImageEncodingCache` when the image was seen before.
+/// In a batch, localize items on the same image share its embedding, and fuse items share one
+/// pass of the fusion module (attention within each image); both give each item's numbers.
 struct StageComputation: Sendable {
     let stage: Regionspot_V1_Stage
     let recognizer: Recognizer
+    let imageCache: ImageEncodingCache
 
-    func compute(_ item: Regionspot_V1_WorkItem, unixNow: Milliseconds) -> Regionspot_V1_WorkResult {
+    /// One result per item, in order.
+    func compute(_ items: [Regionspot_V1_WorkItem], unixNow: Milliseconds) -> [Regionspot_V1_WorkResult] {
         let start = DispatchTime.now()
-        var result = Regionspot_V1_WorkResult()
-        (result.requestID, result.itemID, result.attempt) = (item.requestID, item.itemID, item.attempt)
-        if item.deadlineUnixMs > 0 && unixNow > item.deadlineUnixMs {
-            result.status = Regionspot_V1_Status(.deadlineExceeded, "deadline_ms: passed before the \(stage.name) stage could start")
+        var results = items.map { item in
+            var result = Regionspot_V1_WorkResult()
+            (result.requestID, result.itemID, result.attempt) = (item.requestID, item.itemID, item.attempt)
             return result
         }
-        do {
-            switch (stage, item.task) {
-            case (.localize, .localize(let task)?): result.localize = try localize(task, timings: &result.timings)
-            case (.semantic, .semantic(let task)?): result.semantic = try semantic(task, timings: &result.timings)
-            case (.fuse, .fuse(let task)?): result.fuse = try fuse(task, timings: &result.timings)
-            default: throw RequestRefusal(.invalidArgument, "task: this is a \(stage.name) worker, the item holds \(Self.kind(of: item.task))")
+        var live: [Int] = []
+        for (index, item) in items.enumerated() {
+            if item.deadlineUnixMs > 0 && unixNow > item.deadlineUnixMs {
+                results[index].status = Regionspot_V1_Status(.deadlineExceeded, "deadline_ms: passed before the \(stage.name) stage could start")
+            } else {
+                live.append(index)
             }
-            result.status = Regionspot_V1_Status(.ok)
-        } catch let refusal as RequestRefusal {
-            result.status = Regionspot_V1_Status(refusal.code, refusal.message)
-        } catch {
-            result.status = Regionspot_V1_Status(.internal, "\(stage.name): \(error)")
         }
-        result.timings.computeMs = milliseconds(since: start)
-        return result
+        switch stage {
+        case .localize: localize(items, live, into: &results)
+        case .fuse: fuse(items, live, into: &results)
+        default: for index in live { settle(&results[index]) { try semantic(items[index], result: &$0) } }
+        }
+        for index in results.indices { results[index].timings.computeMs = milliseconds(since: start) }
+        return results
     }
 
     static func kind(of task: Regionspot_V1_WorkItem.OneOf_Task?) -> String {
@@ -45,14 +52,68 @@ struct StageComputation: Sendable {
         }
     }
 
-    private func localize(_ task: Regionspot_V1_LocalizeTask, timings: inout Regionspot_V1_WorkTimings) throws -> Regionspot_V1_LocalizeResult {
-        let image = try RGBImage(task.image)
-        var start = DispatchTime.now()
-        let embedding = recognizer.encodeImage(image)
-        timings.samEncoderMs = milliseconds(since: start)
-        start = .now()
-        let tokens = try recognizer.regionTokens(embedding, boxes: task.boxes.map(Box.init), masks: task.masks)
-        timings.samDecoderMs = milliseconds(since: start)
+    /// Runs `body`, then sets the status: OK, or what it threw.
+    private func settle(_ result: inout Regionspot_V1_WorkResult, _ body: (inout Regionspot_V1_WorkResult) throws -> Void) {
+        do {
+            try body(&result)
+            result.status = Regionspot_V1_Status(.ok)
+        } catch let refusal as RequestRefusal {
+            result.status = Regionspot_V1_Status(refusal.code, refusal.message)
+        } catch {
+            result.status = Regionspot_V1_Status(.internal, "\(stage.name): \(error)")
+        }
+    }
+
+    private func wrongTask(_ item: Regionspot_V1_WorkItem) -> RequestRefusal {
+        RequestRefusal(.invalidArgument, "task: this is a \(stage.name) worker, the item holds \(Self.kind(of: item.task))")
+    }
+
+    // MARK: Localize
+
+    private func localize(_ items: [Regionspot_V1_WorkItem], _ live: [Int], into results: inout [Regionspot_V1_WorkResult]) {
+        // Items on one image share its embedding (computed once even without a cache); each
+        // item's boxes then get their own decoder passes: SAM's decoder gives a box slightly
+        // different numbers (7.7e-7) when other requests' boxes share its products, so boxes
+        // of different requests are never mixed.
+        var shared: [Data: (embedding: SamPredictor.ImageEmbedding, hit: Bool, milliseconds: Double)] = [:]
+        for index in live {
+            settle(&results[index]) { result in
+                guard case .localize(let task)? = items[index].task else { throw wrongTask(items[index]) }
+                let digest = task.image.digest
+                let image: (embedding: SamPredictor.ImageEmbedding, hit: Bool, milliseconds: Double)
+                if !digest.isEmpty, let known = shared[digest] {
+                    image = known
+                } else {
+                    let start = DispatchTime.now()
+                    let (embedding, hit) = try samEmbedding(task.image)
+                    image = (embedding, hit, milliseconds(since: start))
+                    if !digest.isEmpty { shared[digest] = image }
+                }
+                (result.timings.samEncoderMs, result.timings.imageCacheHit) = (image.milliseconds, image.hit)
+                let start = DispatchTime.now()
+                let tokens = try recognizer.regionTokens(image.embedding, boxes: task.boxes.map(Box.init), masks: task.masks)
+                result.timings.samDecoderMs = milliseconds(since: start)
+                result.localize = localizeResult(tokens)
+            }
+        }
+    }
+
+    /// SAM's embedding of `raw`, from the cache when its digest is there, and whether it was.
+    private func samEmbedding(_ raw: Regionspot_V1_RawImage) throws -> (SamPredictor.ImageEmbedding, hit: Bool) {
+        var fresh: SamPredictor.ImageEmbedding?
+        let (encoding, hit) = try imageCache.encoding(digest: raw.digest, encoder: .sam) {
+            let embedding = recognizer.encodeImage(try RGBImage(raw))
+            fresh = embedding
+            return .sam(embedding: embedding.embedding, inputSize: embedding.inputSize, originalSize: embedding.originalSize)
+        }
+        if let fresh { return (fresh, hit) }
+        guard case .sam(let embedding, let inputSize, let originalSize) = encoding else {
+            throw RequestRefusal(.internal, "image cache: a SAM entry holds another encoder's output")
+        }
+        return (try recognizer.imageEmbedding(embedding, inputSize: inputSize, originalSize: originalSize), hit)
+    }
+
+    private func localizeResult(_ tokens: RegionTokens) -> Regionspot_V1_LocalizeResult {
         var result = Regionspot_V1_LocalizeResult()
         result.tensors = SafeTensors.encode(["mask_tokens": tokens.maskTokens,
                                              "iou_scores": Tensor(shape: [tokens.maskScores.count], scalars: tokens.maskScores)])
@@ -60,13 +121,20 @@ struct StageComputation: Sendable {
         return result
     }
 
-    private func semantic(_ task: Regionspot_V1_SemanticTask, timings: inout Regionspot_V1_WorkTimings) throws -> Regionspot_V1_SemanticResult {
+    // MARK: Semantic
+
+    private func semantic(_ item: Regionspot_V1_WorkItem, result: inout Regionspot_V1_WorkResult) throws {
+        guard case .semantic(let task)? = item.task else { throw wrongTask(item) }
         var tensors: [String: Tensor] = [:]
         if task.hasImage {
-            let image = try RGBImage(task.image)
             let start = DispatchTime.now()
-            tensors["token_map"] = try recognizer.tokenMap(image)
-            timings.clipEncoderMs = milliseconds(since: start)
+            let (encoding, hit) = try imageCache.encoding(digest: task.image.digest, encoder: .clip) {
+                .clip(tokenMap: try recognizer.tokenMap(try RGBImage(task.image)))
+            }
+            guard case .clip(let tokenMap) = encoding else { throw RequestRefusal(.internal, "image cache: a CLIP entry holds another encoder's output") }
+            tensors["token_map"] = tokenMap
+            result.timings.clipEncoderMs = milliseconds(since: start)
+            result.timings.imageCacheHit = hit
         }
         if task.hasVocabulary {
             guard task.vocabulary.templates.isEmpty else {
@@ -79,25 +147,53 @@ struct StageComputation: Sendable {
             } catch CLIPError.badInput(let reason) {
                 throw RequestRefusal(.invalidArgument, "vocabulary: \(reason)")  // a name too long for CLIP's context
             }
-            timings.classEmbeddingsMs = milliseconds(since: start)
-            timings.classEmbeddingsCacheHit = lookup.cached
+            CacheMetrics.count(hit: lookup.cached, cache: CacheMetrics.classEmbeddings)
+            result.timings.classEmbeddingsMs = milliseconds(since: start)
+            result.timings.classEmbeddingsCacheHit = lookup.cached
             tensors["class_embeddings"] = lookup.embeddings
         }
-        var result = Regionspot_V1_SemanticResult()
-        result.tensors = SafeTensors.encode(tensors)
-        return result
+        result.semantic = .with { $0.tensors = SafeTensors.encode(tensors) }
     }
 
-    private func fuse(_ task: Regionspot_V1_FuseTask, timings: inout Regionspot_V1_WorkTimings) throws -> Regionspot_V1_FuseResult {
+    // MARK: Fuse
+
+    private func fuse(_ items: [Regionspot_V1_WorkItem], _ live: [Int], into results: inout [Regionspot_V1_WorkResult]) {
+        var inputs: [(index: Int, input: Recognizer.ClassificationInput)] = []
+        for index in live {
+            settle(&results[index]) { _ in inputs.append((index, try classificationInput(items[index]))) }
+        }
+        guard !inputs.isEmpty else { return }
+        let start = DispatchTime.now()
+        do {
+            let classifications = try recognizer.classify(batch: inputs.map(\.input))
+            let fusionMilliseconds = milliseconds(since: start)
+            for ((index, _), classification) in zip(inputs, classifications) {
+                results[index].fuse = fuseResult(classification)
+                results[index].timings.fusionMs = fusionMilliseconds
+            }
+        } catch {
+            for (index, input) in inputs {
+                settle(&results[index]) { result in
+                    let start = DispatchTime.now()
+                    result.fuse = fuseResult(try recognizer.classify(batch: [input])[0])
+                    result.timings.fusionMs = milliseconds(since: start)
+                }
+            }
+        }
+    }
+
+    private func classificationInput(_ item: Regionspot_V1_WorkItem) throws -> Recognizer.ClassificationInput {
+        guard case .fuse(let task)? = item.task else { throw wrongTask(item) }
         let decoded = try SafeTensors.decode(task.tensors, source: "fuse task")
         func tensor(_ name: String) throws -> Tensor {
             guard let tensor = decoded.tensors[name] else { throw RequestRefusal(.invalidArgument, "fuse.tensors: no \"\(name)\"") }
             return tensor
         }
-        let start = DispatchTime.now()
-        let classification = try recognizer.classify(maskTokens: tensor("mask_tokens"), tokenMap: tensor("token_map"),
-                                                     classEmbeddings: tensor("class_embeddings"), topK: max(1, Int(task.topK)))
-        timings.fusionMs = milliseconds(since: start)
+        return Recognizer.ClassificationInput(maskTokens: try tensor("mask_tokens"), tokenMap: try tensor("token_map"),
+                                              classEmbeddings: try tensor("class_embeddings"), topK: max(1, Int(task.topK)))
+    }
+
+    private func fuseResult(_ classification: Classification) -> Regionspot_V1_FuseResult {
         var result = Regionspot_V1_FuseResult()
         result.boxes = classification.labels.map { labels in
             var box = Regionspot_V1_BoxClasses()

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PipelineProtocol
 import RegionSpot
 import Synchronization
@@ -11,10 +12,17 @@ import ZeroMQ
 /// heartbeating (so a slow stage is never taken for a dead one), and when the broker falls silent
 /// for `liveness` intervals, or refuses it, it closes its socket and connects a new one after a
 /// back-off that doubles up to `maxReconnectDelay`, sending `Ready` again.
+///
+/// With `batching`, it holds up to `batchingCredit` items: the first waits up to `max_wait_ms`
+/// for others (or none once `max_boxes` boxes are there), and those taken together, up to
+/// `max_boxes` boxes, are computed in one batch (`StageComputation`); items arriving meanwhile
+/// form the next one.
 public final class StageWorker: Sendable {
-    /// Items a worker holds at once: one computing (with all its threads), so a deadline is never
-    /// spent waiting inside a worker.
+    /// Items a worker holds at once without batching: one computing (with all its threads), so a
+    /// deadline is never spent waiting inside a worker.
     static let credit = 1
+    /// Items a batching worker holds at once (computing or waiting for the next batch).
+    static let batchingCredit = 16
     static let initialReconnectDelay: Milliseconds = 250
     static let maxReconnectDelay: Milliseconds = 8000
     static let lingerMilliseconds: Int32 = 1000
@@ -25,36 +33,51 @@ public final class StageWorker: Sendable {
         public var workerID: String
         public var modelID: String
         public var heartbeat: PipelineConfiguration.Heartbeat
+        /// CURVE client settings for a broker endpoint that is not inproc.
+        public var curve: CurveSecurity?
+        /// Batches of concurrent requests' boxes (localize and fuse); nil computes items one by one.
+        public var batching: PipelineConfiguration.Batching?
 
         public init(stage: Regionspot_V1_Stage, endpoint: String, workerID: String, modelID: String,
-                    heartbeat: PipelineConfiguration.Heartbeat) {
+                    heartbeat: PipelineConfiguration.Heartbeat, curve: CurveSecurity? = nil,
+                    batching: PipelineConfiguration.Batching? = nil) {
             self.stage = stage
             self.endpoint = endpoint
             self.workerID = workerID
             self.modelID = modelID
             self.heartbeat = heartbeat
+            self.curve = curve
+            self.batching = batching
         }
+
+        /// Items this worker holds at once.
+        var credit: Int { batching == nil ? StageWorker.credit : StageWorker.batchingCredit }
     }
 
     private let context: ZMQContext
     private let controlEndpoint = "inproc://regionspot.worker.control.\(UUID().uuidString)"
     private let finished = DispatchSemaphore(value: 0)
     private let stopped = Mutex(false)
+    private let status = WorkerStatus()
 
-    /// Starts the worker's thread; `recognizer` computes (its thread budget is the worker's).
-    public init(settings: Settings, recognizer: Recognizer, context: ZMQContext, clock: any PipelineClock = SystemClock(),
-                log: @escaping @Sendable (String) -> Void) {
+    /// Starts the worker's thread; `recognizer` computes (its thread budget is the worker's), with
+    /// encoder outputs kept in `imageCache` (shared by a process's workers).
+    public init(settings: Settings, recognizer: Recognizer, imageCache: ImageEncodingCache, context: ZMQContext,
+                clock: any PipelineClock = SystemClock(), logger: Logger) {
         self.context = context
-        let controlEndpoint = controlEndpoint, finished = finished
-        let computation = StageComputation(stage: settings.stage, recognizer: recognizer)
+        let controlEndpoint = controlEndpoint, finished = finished, status = status
+        let computation = StageComputation(stage: settings.stage, recognizer: recognizer, imageCache: imageCache)
         let thread = Thread {
             WorkerLoop(settings: settings, computation: computation, context: context, clock: clock,
-                       controlEndpoint: controlEndpoint, log: log)?.run()
+                       controlEndpoint: controlEndpoint, status: status, logger: logger)?.run()
             finished.signal()
         }
         thread.name = "\(settings.stage.name) worker"
         thread.start()
     }
+
+    /// From any thread: whether the broker has answered on the current connection (for /readyz).
+    public var isConnected: Bool { status.connected.withLock { $0 } }
 
     /// From any thread: tells the broker it leaves (`Disconnect`) and ends the loop; waits for it.
     public func stop() {
@@ -67,23 +90,38 @@ public final class StageWorker: Sendable {
     }
 }
 
+/// What the worker's loop publishes for other threads.
+final class WorkerStatus: Sendable {
+    /// The broker has sent something on the current connection.
+    let connected = Mutex(false)
+}
+
 /// The worker's thread: its socket and state.
 private final class WorkerLoop {
     struct Job: Sendable {
-        /// The connection it came on; results for an older connection are not sent.
+        /// The connection they came on; results for an older connection are not sent.
         let connection: Int
-        let item: Regionspot_V1_WorkItem
+        let items: [Regionspot_V1_WorkItem]
     }
 
     struct Outcome: Sendable {
         let connection: Int
-        let result: Regionspot_V1_WorkResult
+        let results: [Regionspot_V1_WorkResult]
+    }
+
+    /// An item waiting for the next batch.
+    struct Pending {
+        let item: Regionspot_V1_WorkItem
+        let boxes: Int
+        let arrivedAt: Milliseconds
     }
 
     let settings: StageWorker.Settings
     let context: ZMQContext
     let clock: any PipelineClock
-    let log: @Sendable (String) -> Void
+    let logger: Logger
+    let status: WorkerStatus
+    let metrics: WorkerMetrics
     let control: ZMQSocket
     let wake: ZMQSocket
     let compute: WorkThreads<Job, Outcome>
@@ -96,18 +134,22 @@ private final class WorkerLoop {
     /// While disconnected: when to connect again, and the delay after that.
     var reconnectAt: Milliseconds?
     var reconnectDelay = StageWorker.initialReconnectDelay
+    /// Items on the compute thread, and items waiting for the next batch (with `batching`).
     var computing = 0
+    var pending: [Pending] = []
 
     var interval: Milliseconds { Milliseconds(settings.heartbeat.intervalMilliseconds) }
 
     init?(settings: StageWorker.Settings, computation: StageComputation, context: ZMQContext, clock: any PipelineClock,
-          controlEndpoint: String, log: @escaping @Sendable (String) -> Void) {
+          controlEndpoint: String, status: WorkerStatus, logger: Logger) {
         self.settings = settings
         self.context = context
         self.clock = clock
-        self.log = log
+        self.status = status
+        self.logger = logger
+        metrics = WorkerMetrics(stage: settings.stage)
         compute = WorkThreads(name: "\(settings.stage.name) compute", count: StageWorker.credit, context: context) { job in
-            Outcome(connection: job.connection, result: computation.compute(job.item, unixNow: clock.unixNow()))
+            Outcome(connection: job.connection, results: computation.compute(job.items, unixNow: clock.unixNow()))
         }
         do {
             control = try ZMQSocket(context: context, type: .pull)
@@ -115,7 +157,7 @@ private final class WorkerLoop {
             wake = try ZMQSocket(context: context, type: .pull)
             try wake.bind(compute.wakeEndpoint)
         } catch {
-            log("E: \(settings.stage.name) worker: \(error)")
+            logger.error("worker cannot start", metadata: ["stage": "\(settings.stage.name)", "error": "\(error)"])
             compute.stop()
             return nil
         }
@@ -126,7 +168,7 @@ private final class WorkerLoop {
         connect()
         while true {
             let now = clock.now()
-            let wakeAt = [heartbeatAt, reconnectAt].compactMap { $0 }.min()!
+            let wakeAt = [heartbeatAt, reconnectAt, batchDueAt].compactMap { $0 }.min()!
             var items = [(control, ZMQPollEvents.readable), (wake, .readable)]
             if let socket { items.append((socket, .readable)) }
             guard let ready = try? poll(items, timeoutMilliseconds: Int(max(0, wakeAt - now))) else { return }
@@ -137,11 +179,14 @@ private final class WorkerLoop {
             if ready[1].contains(.readable) {
                 while (try? wake.tryReceive()) != nil {}
                 for outcome in compute.takeOutcomes() {
-                    computing -= 1
+                    computing -= outcome.results.count
+                    for result in outcome.results { metrics.compute.recordNanoseconds(Int64(result.timings.computeMs * 1e6)) }
                     guard outcome.connection == connection, let socket else { continue }
-                    var message = Regionspot_V1_WorkerMessage()
-                    message.result = outcome.result
-                    send(message, on: socket)
+                    for result in outcome.results {
+                        var message = Regionspot_V1_WorkerMessage()
+                        message.result = result
+                        send(message, on: socket)
+                    }
                 }
             }
             if ready.count > 2 && ready[2].contains(.readable) { receiveFromBroker() }
@@ -151,18 +196,23 @@ private final class WorkerLoop {
 
     func receiveFromBroker() {
         while let socket, let frames = try? socket.tryReceive() {
+            status.connected.withLock { $0 = true }
             lastHeard = clock.now()
             reconnectDelay = StageWorker.initialReconnectDelay
             guard frames.count == 1, let message = try? Regionspot_V1_BrokerMessage(serializedBytes: frames[0]) else {
-                log("W: \(settings.stage.name) worker: dropped a message that is not a BrokerMessage")
+                logger.warning("dropped a message that is not a BrokerMessage", metadata: ["stage": "\(settings.stage.name)"])
                 continue
             }
             switch message.kind {
             case .work(let item)?:
-                computing += 1
-                compute.submit(Job(connection: connection, item: item))
+                if settings.batching == nil {
+                    computing += 1
+                    compute.submit(Job(connection: connection, items: [item]))
+                } else {
+                    pending.append(Pending(item: item, boxes: Self.boxCount(item), arrivedAt: clock.now()))
+                }
             case .disconnect(let refusal)?:
-                log("W: \(settings.stage.name) worker: the broker refused or left (\(refusal.reason)); reconnecting")
+                logger.warning("the broker refused or left; reconnecting", metadata: ["stage": "\(settings.stage.name)", "reason": "\(refusal.reason)"])
                 disconnect(retryIn: reconnectDelay)
                 return
             case .heartbeat?, nil:
@@ -171,8 +221,50 @@ private final class WorkerLoop {
         }
     }
 
-    /// Heartbeats, and the broker's liveness.
+    /// When the waiting items must go to the compute thread, if it is free.
+    var batchDueAt: Milliseconds? {
+        guard let batching = settings.batching, computing == 0, let first = pending.first else { return nil }
+        let boxes = pending.reduce(0) { $0 + $1.boxes }
+        return boxes >= batching.maxBoxes || pending.count >= settings.credit ? first.arrivedAt
+            : first.arrivedAt + Milliseconds(batching.maxWaitMilliseconds)
+    }
+
+    /// Gives the compute thread the next batch when it is free and the batch is due: the waiting
+    /// items in order of arrival up to `max_boxes` boxes (at least one item).
+    func submitDueBatch() {
+        guard let batching = settings.batching, let due = batchDueAt, clock.now() >= due else { return }
+        var items = [pending.removeFirst()]
+        var boxes = items[0].boxes
+        while let next = pending.first, boxes + next.boxes <= batching.maxBoxes {
+            boxes += next.boxes
+            items.append(pending.removeFirst())
+        }
+        computing += items.count
+        compute.submit(Job(connection: connection, items: items.map(\.item)))
+    }
+
+    /// The boxes an item brings to a batch: a localize task's, or the rows of a fuse task's
+    /// "mask_tokens" (read from its safetensors header, the JSON after an 8-byte little-endian length).
+    static func boxCount(_ item: Regionspot_V1_WorkItem) -> Int {
+        switch item.task {
+        case .localize(let task)?:
+            return task.boxes.count
+        case .fuse(let task)?:
+            let bytes = [UInt8](task.tensors.prefix(8))
+            guard bytes.count == 8 else { return 1 }
+            let length = bytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            guard length <= UInt64(task.tensors.count - 8),
+                  let header = try? JSONSerialization.jsonObject(with: Data(task.tensors.dropFirst(8).prefix(Int(length)))) as? [String: Any],
+                  let tokens = header["mask_tokens"] as? [String: Any], let rows = (tokens["shape"] as? [Int])?.first else { return 1 }
+            return rows
+        default:
+            return 1
+        }
+    }
+
+    /// Heartbeats, the broker's liveness, and batches that are due.
     func timedDuties() {
+        submitDueBatch()
         let now = clock.now()
         if let reconnectAt, now >= reconnectAt {
             connect()
@@ -180,14 +272,14 @@ private final class WorkerLoop {
         }
         guard let socket else { return }
         if now - lastHeard > interval * Milliseconds(settings.heartbeat.liveness) {
-            log("W: \(settings.stage.name) worker: the broker is silent; reconnecting in \(reconnectDelay) ms")
+            logger.warning("the broker is silent; reconnecting", metadata: ["stage": "\(settings.stage.name)", "in_ms": "\(reconnectDelay)"])
             disconnect(retryIn: reconnectDelay)
             return
         }
         if now >= heartbeatAt {
             heartbeatAt = now + interval
             var beat = Regionspot_V1_WorkerMessage()
-            beat.heartbeat = .with { $0.credit = UInt32(max(0, StageWorker.credit - computing)) }
+            beat.heartbeat = .with { $0.credit = UInt32(max(0, settings.credit - computing - pending.count)) }
             send(beat, on: socket)
         }
     }
@@ -199,10 +291,11 @@ private final class WorkerLoop {
         do {
             let socket = try ZMQSocket(context: context, type: .dealer)
             try socket.set(.linger, StageWorker.lingerMilliseconds)
+            if let curve = settings.curve, CurveSecurity.applies(to: settings.endpoint) { try socket.secure(curve) }
             try socket.connect(settings.endpoint)
             self.socket = socket
         } catch {
-            log("E: \(settings.stage.name) worker: cannot connect to \(settings.endpoint): \(error)")
+            logger.error("cannot connect", metadata: ["stage": "\(settings.stage.name)", "endpoint": "\(settings.endpoint)", "error": "\(error)"])
             disconnect(retryIn: reconnectDelay)
             return
         }
@@ -210,7 +303,7 @@ private final class WorkerLoop {
         ready.ready = .with {
             $0.stage = settings.stage
             $0.workerID = settings.workerID
-            $0.credit = UInt32(StageWorker.credit)
+            $0.credit = UInt32(settings.credit)
             $0.modelID = settings.modelID
         }
         send(ready, on: socket!)
@@ -221,6 +314,8 @@ private final class WorkerLoop {
 
     func disconnect(retryIn delay: Milliseconds) {
         socket = nil
+        status.connected.withLock { $0 = false }
+        pending.removeAll()  // the broker sends them to another worker
         reconnectAt = clock.now() + delay
         reconnectDelay = min(delay * 2, StageWorker.maxReconnectDelay)
     }

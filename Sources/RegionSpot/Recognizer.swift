@@ -138,6 +138,9 @@ public final class Recognizer: Recognizing {
         try classEmbeddingLookup(vocabulary).embeddings
     }
 
+    /// The class-embedding cache's entries, bytes, hits and misses (shared with `sharing` copies).
+    public var classEmbeddingUsage: CacheUsage { classEmbeddingCache.usage }
+
     /// The same, and whether they came from the cache.
     public func classEmbeddingLookup(_ vocabulary: [String]) throws -> (embeddings: Tensor, cached: Bool) {
         guard !vocabulary.isEmpty else { throw RecognizerError.emptyVocabulary }
@@ -160,15 +163,54 @@ public final class Recognizer: Recognizing {
     /// [C, text dim] → probabilities [N, C] and the `topK` labels of each region.
     public func classify(maskTokens: Tensor, tokenMap: Tensor, classEmbeddings: Tensor, topK: Int) throws -> Classification {
         guard topK >= 1 else { throw RecognizerError.badTopK(topK) }
-        guard classEmbeddings.rank == 2, classEmbeddings.dim(1) == fusion.config.textDim, classEmbeddings.dim(0) > 0 else {
-            throw RecognizerError.stageInput("class embeddings must be [classes, \(fusion.config.textDim)], got \(classEmbeddings.shape)")
+        try Self.validate(classEmbeddings: classEmbeddings, textDim: fusion.config.textDim)
+        return try Parallel.withThreads(threads) {
+            scored(try fusion.regionFeatures(maskTokens: maskTokens, clipFeatures: tokenMap), classEmbeddings: classEmbeddings, topK: topK)
+        }
+    }
+
+    /// Cosine logits against the classes, softmax, and the `topK` labels of each region.
+    private func scored(_ regionFeatures: Tensor, classEmbeddings: Tensor, topK: Int) -> Classification {
+        let logits = RegionSpotModel.logits(regionFeatures: regionFeatures, classEmbeddings: classEmbeddings, logitScale: logitScale)
+        let probabilities = Scoring.probabilities(logits: logits)
+        return Classification(probabilities: probabilities, labels: Scoring.topLabels(probabilities: probabilities, k: topK))
+    }
+
+    /// One image's input to `classify`.
+    public struct ClassificationInput: Sendable {
+        public var maskTokens: Tensor
+        public var tokenMap: Tensor
+        public var classEmbeddings: Tensor
+        public var topK: Int
+
+        public init(maskTokens: Tensor, tokenMap: Tensor, classEmbeddings: Tensor, topK: Int) {
+            self.maskTokens = maskTokens
+            self.tokenMap = tokenMap
+            self.classEmbeddings = classEmbeddings
+            self.topK = topK
+        }
+    }
+
+    /// `classify` for several images in one fusion pass (the daemon's batching): the same numbers
+    /// as one call per image, in the batch's order.
+    public func classify(batch: [ClassificationInput]) throws -> [Classification] {
+        for input in batch {
+            guard input.topK >= 1 else { throw RecognizerError.badTopK(input.topK) }
+            try Self.validate(classEmbeddings: input.classEmbeddings, textDim: fusion.config.textDim)
         }
         return try Parallel.withThreads(threads) {
-            let regionFeatures = try fusion.regionFeatures(maskTokens: maskTokens, clipFeatures: tokenMap)
-            let logits = RegionSpotModel.logits(regionFeatures: regionFeatures, classEmbeddings: classEmbeddings, logitScale: logitScale)
-            let probabilities = Scoring.probabilities(logits: logits)
-            return Classification(probabilities: probabilities, labels: Scoring.topLabels(probabilities: probabilities, k: topK))
+            let features = try fusion.regionFeatures(batch: batch.map { ($0.maskTokens, $0.tokenMap) })
+            return zip(batch, features).map { input, regionFeatures in
+                scored(regionFeatures, classEmbeddings: input.classEmbeddings, topK: input.topK)
+            }
         }
+    }
+
+    /// Class embeddings computed afresh, not cached (a vocabulary registered with the daemon), with
+    /// `templates` (nil: the bundle's); `progress` hears the classes done so far.
+    public func computeClassEmbeddings(_ vocabulary: [String], templates: [String]? = nil,
+                                       progress: (Int) -> Void = { _ in }) throws -> Tensor {
+        try Parallel.withThreads(threads) { try classEmbeddingCache.compute(vocabulary, templates: templates, progress: progress) }
     }
 
     // MARK: The stages composed
@@ -253,6 +295,12 @@ public final class Recognizer: Recognizing {
         boxes.indices.map { i in
             RecognizedRegion(box: boxes[i], boxScore: boxScores?[i], labels: labels[i], maskScore: tokens.maskScores[i],
                              mask: tokens.masks.isEmpty ? nil : tokens.masks[i])
+        }
+    }
+
+    static func validate(classEmbeddings: Tensor, textDim: Int) throws {
+        guard classEmbeddings.rank == 2, classEmbeddings.dim(1) == textDim, classEmbeddings.dim(0) > 0 else {
+            throw RecognizerError.stageInput("class embeddings must be [classes, \(textDim)], got \(classEmbeddings.shape)")
         }
     }
 

@@ -130,6 +130,26 @@ public struct RegionSpotModel: ParameterizedLayer {
         return projector(decoder(tgt, memory: clipFeatures))  // [N, text dim]
     }
 
+    /// Region embeddings of several images at once, each as `regionFeatures(maskTokens:clipFeatures:)`
+    /// gives them: the same numbers (every row-wise layer takes all images' rows in one pass,
+    /// attention stays within each image), one [N_i, text dim] per image.
+    public func regionFeatures(batch: [(maskTokens: Tensor, clipFeatures: Tensor)]) throws -> [Tensor] {
+        for (maskTokens, clipFeatures) in batch {
+            guard maskTokens.rank == 2, maskTokens.shape[1] == config.tokenDim else {
+                throw FusionError.badInput("mask tokens must be [regions, \(config.tokenDim)], got \(maskTokens.shape)")
+            }
+            guard clipFeatures.rank == 2, clipFeatures.shape[1] == config.dModel, clipFeatures.shape[0] > 0 else {
+                throw FusionError.badInput("CLIP token map must be [tokens, \(config.dModel)], got \(clipFeatures.shape)")
+            }
+        }
+        let present = batch.filter { $0.maskTokens.shape[0] > 0 }
+        guard !present.isEmpty else { return batch.map { _ in Tensor(shape: [0, config.textDim]) } }
+        let counts = present.map { $0.maskTokens.shape[0] }
+        let tgt = toClip(Tensor.concatenate(present.map(\.maskTokens)))  // [ΣN, D]
+        var features = rows(projector(decoder(tgt, counts: counts, memories: present.map(\.clipFeatures))), counts: counts)[...]
+        return batch.map { $0.maskTokens.shape[0] > 0 ? features.removeFirst() : Tensor(shape: [0, config.textDim]) }
+    }
+
     // MARK: Training
 
     /// What the backward needs from one training forward.

@@ -39,6 +39,18 @@ public struct TransformerDecoderLayer: ParameterizedLayer {
         return norm3(x + linear2(linear1(x).relu()))
     }
 
+    /// The same for several images' regions at once, tgt [ΣN, D] with each image's `counts[i]`
+    /// rows contiguous: attention stays within an image (its regions, its memory), while the
+    /// norms and the feed-forward, which work row by row, take every image's rows in one pass.
+    func callAsFunction(_ tgt: Tensor, counts: [Int], memoryKeysValues: [Tensor]) -> Tensor {
+        let parts = rows(tgt, counts: counts)
+        var x = norm1(Tensor.concatenate(parts.map { $0 + selfAttn.selfAttention($0) }))
+        x = norm2(Tensor.concatenate(zip(rows(x, counts: counts), memoryKeysValues).map { part, memory in
+            part + multiheadAttn.crossAttention(part, memoryKeysValues: memory)
+        }))
+        return norm3(x + linear2(linear1(x).relu()))
+    }
+
     /// What the backward needs from one training forward.
     public struct Trace: Sendable {
         let selfAttention: MultiheadAttention.Trace, crossAttention: MultiheadAttention.Trace
@@ -117,6 +129,16 @@ public struct TransformerDecoder: ParameterizedLayer {
         return norm(x)
     }
 
+    /// Several images at once (see `TransformerDecoderLayer`): tgt [ΣN, D] in blocks of `counts`
+    /// rows, one memory [T_i, D] per image → [ΣN, D].
+    func callAsFunction(_ tgt: Tensor, counts: [Int], memories: [Tensor]) -> Tensor {
+        var x = tgt
+        for layer in layers {
+            x = layer(x, counts: counts, memoryKeysValues: memories.map(layer.multiheadAttn.keysValues))
+        }
+        return norm(x)
+    }
+
     /// The layers' traces and the final norm's input.
     public struct Trace: Sendable {
         let layers: [TransformerDecoderLayer.Trace]
@@ -146,5 +168,14 @@ public struct TransformerDecoder: ParameterizedLayer {
     public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
         for i in layers.indices { try layers[i].updateParameters(prefix: parameterKey(prefix, "layers.\(i)"), body) }
         try norm.updateParameters(prefix: parameterKey(prefix, "norm"), body)
+    }
+}
+
+/// Consecutive blocks of `counts` rows of `x` [ΣN, D].
+func rows(_ x: Tensor, counts: [Int]) -> [Tensor] {
+    var start = 0
+    return counts.map { count in
+        defer { start += count }
+        return x.slice(axis: 0, range: start..<start + count)
     }
 }

@@ -1,5 +1,15 @@
 import Foundation
 
+/// A cache's entries, their total cost within its capacity, and the lookups answered from it
+/// (hits) or not (misses: computed, or waited for another caller's computation).
+public struct CacheUsage: Sendable {
+    public let count: Int
+    public let cost: Int
+    public let capacity: Int
+    public let hits: Int
+    public let misses: Int
+}
+
 /// Values computed once per key and kept, least recently used first out, while their total cost
 /// (bytes) stays within `capacity`. Safe from any number of threads: a key being computed makes
 /// only the callers of that same key wait; every other key, cached or not, goes on at once.
@@ -11,6 +21,7 @@ public final class MemoizingCache<Key: Hashable & Sendable, Value: Sendable>: @u
     private var inFlight: [Key: Flight] = [:]
     private var clock: UInt64 = 0
     private var total = 0
+    private var hits = 0, misses = 0
 
     private struct Entry {
         var value: Value
@@ -36,9 +47,11 @@ public final class MemoizingCache<Key: Hashable & Sendable, Value: Sendable>: @u
     public func value(for key: Key, compute: () throws -> Value) throws -> (value: Value, hit: Bool) {
         lock.lock()
         if let value = touch(key) {
+            hits += 1
             lock.unlock()
             return (value, true)
         }
+        misses += 1
         if let flight = inFlight[key] {
             flight.waiters += 1
             lock.unlock()
@@ -73,11 +86,11 @@ public final class MemoizingCache<Key: Hashable & Sendable, Value: Sendable>: @u
         lock.unlock()
     }
 
-    /// Entries held and their total cost.
-    public var usage: (count: Int, cost: Int) {
+    /// Entries held, their total cost, and the lookups of `value(for:)` so far.
+    public var usage: CacheUsage {
         lock.lock()
         defer { lock.unlock() }
-        return (entries.count, total)
+        return CacheUsage(count: entries.count, cost: total, capacity: capacity, hits: hits, misses: misses)
     }
 
     private func touch(_ key: Key) -> Value? {

@@ -25,6 +25,10 @@ extension RegionSpotCommand {
         var retries: Int = 2
         @Flag(help: "Print the daemon's health and readiness (JSON) instead of recognizing.")
         var health = false
+        @Option(help: "The daemon's CURVE public key file, for a daemon started with --curve-secret; needs --curve-secret.")
+        var curveServerKey: String?
+        @Option(help: "This client's CURVE secret key file; its public key must be in the daemon's --curve-allow directory.")
+        var curveSecret: String?
 
         func validate() throws {
             guard timeoutMs >= 1 else { throw ValidationError("--timeout-ms must be at least 1, got \(timeoutMs)") }
@@ -35,7 +39,8 @@ extension RegionSpotCommand {
         }
 
         func run() throws {
-            let client = try PipelineClient(endpoint: connect, timeoutMilliseconds: timeoutMs, retries: retries)
+            let client = try PipelineClient(endpoint: connect, timeoutMilliseconds: timeoutMs, retries: retries,
+                                            curve: curveClient(serverKeyFile: curveServerKey, secretFile: curveSecret))
             if health {
                 try printHealth(client)
                 return

@@ -9,7 +9,7 @@ struct RegionSpotCommand: ParsableCommand {
         abstract: "Recognize any region of an image from an open vocabulary (RegionSpot on CPUs).",
         version: RegionSpotVersion.string,
         subcommands: [Doctor.self, Segment.self, Eval.self, Convert.self, Predict.self, Watch.self, Models.self, Embed.self, Train.self,
-                      Serve.self, Worker.self, Client.self, Synth.self]
+                      Serve.self, Worker.self, Client.self, Keys.self, Synth.self]
     )
 
     static func main() {

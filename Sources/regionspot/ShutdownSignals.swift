@@ -3,7 +3,8 @@ import Foundation
 import Glibc
 #endif
 
-/// SIGTERM and SIGINT turned from "die now" into an event the daemon's main thread waits for.
+/// SIGTERM and SIGINT turned from "die now" into an event the daemon's main thread waits for
+/// (and SIGHUP into a reload).
 ///
 /// Not swift-service-lifecycle: its `ServiceGroup` runs async services and reports signals as an
 /// AsyncSequence, while the daemon's roles are threads blocked in `zmq_poll` that stop on a control
@@ -25,11 +26,15 @@ enum ShutdownSignals {
         }
         return received
     }
-}
 
-/// Diagnostics go to stderr with zguide's level prefixes ("I:", "W:", "E:").
-@Sendable func logLine(_ line: String) {
-    FileHandle.standardError.write(Data("\(line)\n".utf8))
+    /// From now on SIGHUP runs `body` (on a dispatch queue) instead of ending the process.
+    static func onHangUp(_ body: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: body)
+        source.resume()
+        sources.append(source)
+    }
 }
 
 /// A line on stdout at once, unbuffered: readiness lines that scripts and tests wait for.

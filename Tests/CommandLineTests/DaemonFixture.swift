@@ -33,30 +33,37 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// A pipeline file: one worker per stage in process unless `remote`, all on one compute thread
     /// (as `predict --threads 1`, so results are bit for bit the same).
-    /// `endpoints` fixes the frontend's and remote stages' endpoints (by stage name, "frontend").
+    /// `endpoints` fixes the frontend's and stages' endpoints (by stage name, "frontend"); in-process stages default to inproc.
+    /// `batching` (max boxes, max wait) applies to localize and fuse.
     func pipeline(queueLimit: Int = 64, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, remote: [String] = [],
-                  endpoints: [String: String] = [:], classEmbeddings: String = "16MiB") throws -> String {
+                  endpoints: [String: String] = [:], classEmbeddings: String = "16MiB", imageEmbeddings: String = "0",
+                  maxClasses: Int = 500, batching: (maxBoxes: Int, maxWaitMilliseconds: Int)? = nil) throws -> String {
         var lines = [
             "frontend:", "  bind: \(endpoints["frontend"] ?? "tcp://127.0.0.1:*")", "  default_deadline_ms: 30000",
             "heartbeat:", "  interval_ms: \(heartbeatMilliseconds)", "  liveness: \(liveness)",
-            "limits:", "  max_message_size: 1MiB", "  max_image_pixels: 1000000", "  max_boxes: 100", "  max_classes: 500",
+            "limits:", "  max_message_size: 1MiB", "  max_image_pixels: 1000000", "  max_boxes: 100", "  max_classes: \(maxClasses)",
             "stages:",
         ]
         for name in ["localize", "semantic", "fuse"] {
             let isRemote = remote.contains(name)
             lines += ["  \(name):", "    workers: \(isRemote ? 0 : 1)", "    threads: 1",
-                      "    endpoint: \(isRemote ? endpoints[name] ?? "tcp://127.0.0.1:*" : "inproc://test.\(name)")", "    queue_limit: \(queueLimit)"]
+                      "    endpoint: \(endpoints[name] ?? (isRemote ? "tcp://127.0.0.1:*" : "inproc://test.\(name)"))", "    queue_limit: \(queueLimit)"]
+            if let batching, name != "semantic" {
+                lines += ["    batching:", "      max_boxes: \(batching.maxBoxes)", "      max_wait_ms: \(batching.maxWaitMilliseconds)"]
+            }
         }
-        lines += ["caches:", "  image_embeddings: 0", "  class_embeddings: \(classEmbeddings)", ""]
+        lines += ["caches:", "  image_embeddings: \(imageEmbeddings)", "  class_embeddings: \(classEmbeddings)", ""]
         let url = directory.appendingPathComponent("pipeline-\(UUID().uuidString).yaml")
         try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
         return url.path
     }
 
-    /// Starts `regionspot serve` (in place of one that ran before) and waits for its ready line.
-    func serve(pipeline: String, extra: [String] = []) throws {
+    /// Starts `regionspot serve` (in place of one that ran before) and waits for its ready line;
+    /// with `cacheDirectory` it keeps class embeddings and registered vocabularies there.
+    func serve(pipeline: String, extra: [String] = [], cacheDirectory: URL? = nil) throws {
         daemon = nil
-        let process = try RunningProcess(["serve", "--model", bundle.path, "--pipeline", pipeline, "--no-disk-cache"] + extra)
+        let cache = cacheDirectory.map { ["--cache-dir", $0.path] } ?? ["--no-disk-cache"]
+        let process = try RunningProcess(["serve", "--model", bundle.path, "--pipeline", pipeline] + cache + extra)
         daemon = process
         let line = try process.line(containing: "ready on")
         // "regionspot serve: ready on tcp://127.0.0.1:P (localize E1, semantic E2, fuse E3)"
@@ -71,10 +78,10 @@ final class DaemonFixture: @unchecked Sendable {
 
     /// Starts `regionspot worker` for `stage` and waits for its ready line.
     @discardableResult
-    func startWorker(_ stage: String, heartbeatMilliseconds: Int = 1000, liveness: Int = 3) throws -> RunningProcess {
+    func startWorker(_ stage: String, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, extra: [String] = []) throws -> RunningProcess {
         let process = try RunningProcess(["worker", "--stage", stage, "--connect", stageEndpoints[stage]!, "--model", bundle.path,
                                           "--threads", "1", "--no-disk-cache", "--heartbeat-ms", "\(heartbeatMilliseconds)",
-                                          "--liveness", "\(liveness)"])
+                                          "--liveness", "\(liveness)"] + extra)
         workers.append(process)
         _ = try process.line(containing: "ready")
         return process
@@ -101,16 +108,19 @@ final class DaemonFixture: @unchecked Sendable {
         return try Regionspot_V1_Reply(serializedBytes: socket.receive()[0])
     }
 
-    /// The fixture's recognition request.
-    func recognizeRequest(id: String = UUID().uuidString, vocabulary: [String]? = nil, deadlineMilliseconds: UInt32 = 0) throws -> Regionspot_V1_Request {
+    /// The fixture's recognition request (`image` in place of the fixture's encoded image, `boxes`
+    /// of the fixture's box indices).
+    func recognizeRequest(id: String = UUID().uuidString, vocabulary: [String]? = nil, deadlineMilliseconds: UInt32 = 0,
+                          image: Data? = nil, boxes indices: [Int]? = nil) throws -> Regionspot_V1_Request {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: boxes))) as! [String: Any]
         let corners = json["boxes"] as! [[Double]], scores = json["scores"] as! [Double]
-        let image = try Data(contentsOf: TinyBundle.image)
+        let image = try image ?? Data(contentsOf: TinyBundle.image)
+        let chosen = (indices ?? Array(corners.indices)).map { (corners[$0], scores[$0]) }
         return .with {
             $0.recognize = .with {
                 $0.requestID = id
                 $0.image = image
-                $0.boxes = zip(corners, scores).map { box, score in
+                $0.boxes = chosen.map { box, score in
                     .with { $0.x0 = Float(box[0]); $0.y0 = Float(box[1]); $0.x1 = Float(box[2]); $0.y1 = Float(box[3]); $0.score = Float(score) }
                 }
                 $0.vocabulary = vocabulary ?? self.vocabulary

@@ -1,0 +1,27 @@
+import Foundation
+import Imaging
+import Testing
+import TestSupport
+import Tensors
+@testable import RegionSpot
+
+/// What the daemon's batching relies on: the fusion module over several images at once gives each
+/// image's numbers bit for bit.
+struct BatchedStagesTests {
+    @Test func fusionOfSeveralImagesEqualsFusionOfEach() throws {
+        let (recognizer, image, request, directory) = try StagesTests.load()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let other = RGBImage(width: image.width, height: image.height, pixels: image.pixels.map { 255 - $0 })
+        let classes = try recognizer.classEmbeddings(for: request.vocabulary)
+        let inputs = try [(image, Array(request.boxes.prefix(2))), (other, request.boxes), (image, Array(request.boxes.suffix(1)))].map { picture, boxes in
+            Recognizer.ClassificationInput(maskTokens: try recognizer.regionTokens(recognizer.encodeImage(picture), boxes: boxes, masks: false).maskTokens,
+                                           tokenMap: try recognizer.tokenMap(picture), classEmbeddings: classes, topK: 3)
+        }
+        let together = try recognizer.classify(batch: inputs)
+        for (input, batched) in zip(inputs, together) {
+            let alone = try recognizer.classify(maskTokens: input.maskTokens, tokenMap: input.tokenMap, classEmbeddings: classes, topK: 3)
+            print("fusion together vs alone: max |Δ probability| \(maxDifference(batched.probabilities, alone.probabilities))")
+            #expect(batched.probabilities == alone.probabilities)
+        }
+    }
+}

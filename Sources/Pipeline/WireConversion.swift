@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import PipelineProtocol
 import RegionSpot
+import SAM
 import Tensors
 
 // Conversions between the wire's messages and the engine's values.
@@ -46,6 +47,35 @@ extension RGBImage {
             throw RequestRefusal(.invalidArgument, "image: \(raw.rgb.count) bytes do not hold \(width)×\(height) RGB pixels")
         }
         self.init(width: width, height: height, pixels: [UInt8](raw.rgb))
+    }
+}
+
+extension Regionspot_V1_MaskGeneratorOptions {
+    init(_ options: AutomaticMaskGenerator.Options) {
+        self.init()
+        pointsPerSide = UInt32(options.pointsPerSide ?? 0)
+        pointsPerBatch = UInt32(options.pointsPerBatch)
+        (predIouThresh, stabilityScoreThresh) = (options.predIouThresh, options.stabilityScoreThresh)
+        (stabilityScoreOffset, boxNmsThresh) = (options.stabilityScoreOffset, options.boxNmsThresh)
+        cropNLayers = UInt32(options.cropNLayers)
+        (cropNmsThresh, cropOverlapRatio) = (options.cropNmsThresh, options.cropOverlapRatio)
+        cropNPointsDownscaleFactor = UInt32(options.cropNPointsDownscaleFactor)
+        minMaskRegionArea = UInt32(options.minMaskRegionArea)
+    }
+}
+
+extension AutomaticMaskGenerator.Options {
+    /// The parameters a localize task carries; the generator checks them.
+    init(_ message: Regionspot_V1_MaskGeneratorOptions) {
+        self.init()
+        pointsPerSide = Int(message.pointsPerSide)
+        pointsPerBatch = Int(message.pointsPerBatch)
+        (predIouThresh, stabilityScoreThresh) = (message.predIouThresh, message.stabilityScoreThresh)
+        (stabilityScoreOffset, boxNmsThresh) = (message.stabilityScoreOffset, message.boxNmsThresh)
+        cropNLayers = Int(message.cropNLayers)
+        (cropNmsThresh, cropOverlapRatio) = (message.cropNmsThresh, message.cropOverlapRatio)
+        cropNPointsDownscaleFactor = Int(message.cropNPointsDownscaleFactor)
+        minMaskRegionArea = Int(message.minMaskRegionArea)
     }
 }
 

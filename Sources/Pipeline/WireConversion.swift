@@ -50,17 +50,26 @@ extension RGBImage {
     }
 }
 
+/// The generator's parameters and the localize task's fields that carry them, one pair each.
+private let wholeParameters: [(WritableKeyPath<AutomaticMaskGenerator.Options, Int> & Sendable,
+                                WritableKeyPath<Regionspot_V1_MaskGeneratorOptions, UInt32> & Sendable)] = [
+    (\.pointsPerBatch, \.pointsPerBatch), (\.cropNLayers, \.cropNLayers),
+    (\.cropNPointsDownscaleFactor, \.cropNPointsDownscaleFactor), (\.minMaskRegionArea, \.minMaskRegionArea),
+]
+private let realParameters: [(WritableKeyPath<AutomaticMaskGenerator.Options, Double> & Sendable,
+                               WritableKeyPath<Regionspot_V1_MaskGeneratorOptions, Double> & Sendable)] = [
+    (\.predIouThresh, \.predIouThresh), (\.stabilityScoreThresh, \.stabilityScoreThresh),
+    (\.stabilityScoreOffset, \.stabilityScoreOffset), (\.boxNmsThresh, \.boxNmsThresh),
+    (\.cropNmsThresh, \.cropNmsThresh), (\.cropOverlapRatio, \.cropOverlapRatio),
+]
+
 extension Regionspot_V1_MaskGeneratorOptions {
+    /// `options` must be valid (`AutomaticMaskGenerator.pointGrids(for:)`), as the pipeline file's are.
     init(_ options: AutomaticMaskGenerator.Options) {
         self.init()
         pointsPerSide = UInt32(options.pointsPerSide ?? 0)
-        pointsPerBatch = UInt32(options.pointsPerBatch)
-        (predIouThresh, stabilityScoreThresh) = (options.predIouThresh, options.stabilityScoreThresh)
-        (stabilityScoreOffset, boxNmsThresh) = (options.stabilityScoreOffset, options.boxNmsThresh)
-        cropNLayers = UInt32(options.cropNLayers)
-        (cropNmsThresh, cropOverlapRatio) = (options.cropNmsThresh, options.cropOverlapRatio)
-        cropNPointsDownscaleFactor = UInt32(options.cropNPointsDownscaleFactor)
-        minMaskRegionArea = UInt32(options.minMaskRegionArea)
+        for (option, field) in wholeParameters { self[keyPath: field] = UInt32(options[keyPath: option]) }
+        for (option, field) in realParameters { self[keyPath: field] = options[keyPath: option] }
     }
 }
 
@@ -69,13 +78,8 @@ extension AutomaticMaskGenerator.Options {
     init(_ message: Regionspot_V1_MaskGeneratorOptions) {
         self.init()
         pointsPerSide = Int(message.pointsPerSide)
-        pointsPerBatch = Int(message.pointsPerBatch)
-        (predIouThresh, stabilityScoreThresh) = (message.predIouThresh, message.stabilityScoreThresh)
-        (stabilityScoreOffset, boxNmsThresh) = (message.stabilityScoreOffset, message.boxNmsThresh)
-        cropNLayers = Int(message.cropNLayers)
-        (cropNmsThresh, cropOverlapRatio) = (message.cropNmsThresh, message.cropOverlapRatio)
-        cropNPointsDownscaleFactor = Int(message.cropNPointsDownscaleFactor)
-        minMaskRegionArea = Int(message.minMaskRegionArea)
+        for (option, field) in wholeParameters { self[keyPath: option] = Int(message[keyPath: field]) }
+        for (option, field) in realParameters { self[keyPath: option] = message[keyPath: field] }
     }
 }
 

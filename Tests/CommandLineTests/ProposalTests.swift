@@ -12,14 +12,14 @@ import TestSupport
         "points_per_side": "4", "pred_iou_thresh": "0", "stability_score_thresh": "0.01",
         "stability_score_offset": "0.05", "box_nms_thresh": "1",
     ]
-    /// The same as predict's and watch's options (`--points-per-side 4`…).
-    static var generatorOptions: [String] {
-        generator.flatMap { ["--" + $0.key.replacingOccurrences(of: "_", with: "-"), $0.value] }
+    /// predict's options for a pipeline file's `proposals` section (`--points-per-side 4`…).
+    static func options(_ section: KeyValuePairs<String, String>) -> [String] {
+        section.flatMap { ["--" + $0.key.replacingOccurrences(of: "_", with: "-"), $0.value] }
     }
 
-    static func predicted(_ fixture: DaemonFixture, _ common: [String]) throws -> String {
+    static func predicted(_ fixture: DaemonFixture, _ common: [String], generator: KeyValuePairs<String, String> = generator) throws -> String {
         let predicted = try Executable.run(["predict", "--model", fixture.bundle.path, "--threads", "1", "--no-disk-cache",
-                                            "--proposals", "sam"] + generatorOptions + common)
+                                            "--proposals", "sam"] + options(generator) + common)
         try #require(predicted.status == 0, "\(predicted.standardError)")
         return predicted.standardOutput
     }
@@ -37,6 +37,35 @@ import TestSupport
         let served = try Executable.run(["client", "--connect", fixture.frontend, "--proposals", "sam"] + common)
         try #require(served.status == 0, "\(served.standardError)")
         #expect(served.standardOutput == predicted)
+    }
+
+    /// A second request about the same image has the generator run on the cached SAM embedding,
+    /// with the same regions: proposed boxes scored by predicted IoU.
+    @Test func theImageEmbeddingCacheServesProposals() throws {
+        let fixture = try DaemonFixture()
+        try fixture.serve(pipeline: fixture.pipeline(imageEmbeddings: "64MiB", proposals: Self.generator))
+        var request = try fixture.recognizeRequest(boxes: [])
+        request.recognize.proposals = .sam
+        let first = try fixture.call(request).recognize
+        try fixture.expectOK(first)
+        request.recognize.requestID = UUID().uuidString
+        let second = try fixture.call(request).recognize
+        try fixture.expectOK(second)
+        #expect(!first.timings.imageEmbeddingCacheHit && second.timings.imageEmbeddingCacheHit)
+        #expect(first.regions.count > 1 && second.regions == first.regions)
+        #expect(first.regions.allSatisfy { $0.box.hasScore })
+    }
+
+    /// A generator that keeps no mask: an OK reply without regions, as predict prints none.
+    @Test func noProposalIsAnAnswerWithoutRegions() throws {
+        let fixture = try DaemonFixture()
+        let keepsNone: KeyValuePairs<String, String> = ["points_per_side": "4", "pred_iou_thresh": "1"]
+        try fixture.serve(pipeline: fixture.pipeline(proposals: keepsNone))
+        let common = [TinyBundle.image.path, "--vocab", fixture.vocabulary.joined(separator: ",")]
+        let predicted = try Self.predicted(fixture, common, generator: keepsNone)
+        #expect(try JSONDecoder().decode(PredictTests.Output.self, from: Data(predicted.utf8)).regions.isEmpty)
+        let served = try Executable.run(["client", "--connect", fixture.frontend, "--proposals", "sam"] + common)
+        #expect(served.status == 0 && served.standardOutput == predicted, "\(served.standardError)")
     }
 
     /// Boxes with PROPOSALS_SAM, or neither: INVALID_ARGUMENT naming `boxes`.
@@ -84,7 +113,7 @@ import TestSupport
         let vocabulary = WatchTests.vocabulary.joined(separator: ",")
         let expected = try WatchTests.Scene.regions(Data(Self.predicted(fixture, [TinyBundle.image.path, "--vocab", vocabulary]).utf8))
         try FileManager.default.copyItem(at: TinyBundle.image, to: scene.inbox.appendingPathComponent("local.png"))
-        let local = try scene.watch(["--once", "--proposals", "sam"] + Self.generatorOptions)
+        let local = try scene.watch(["--once", "--proposals", "sam"] + Self.options(Self.generator))
         #expect(local.exitStatus(within: 120) == 0, "\(local.standardError)")
         let written = try WatchTests.Scene.regions(Data(contentsOf: scene.out.appendingPathComponent("local.regions.json")))
         #expect(written.count > 1 && written == expected)

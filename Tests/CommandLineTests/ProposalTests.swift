@@ -56,6 +56,28 @@ import TestSupport
         #expect(first.regions.allSatisfy { $0.box.hasScore })
     }
 
+    /// With localize batching, a proposals request sent together with a boxes request is computed
+    /// in a batch of its own, and both get the regions they get alone.
+    @Test func batchingKeepsProposalsApart() throws {
+        let fixture = try DaemonFixture()
+        try fixture.serve(pipeline: fixture.pipeline(batching: (maxBoxes: 8, maxWaitMilliseconds: 50), proposals: Self.generator))
+        var proposals = try fixture.recognizeRequest(boxes: [])
+        proposals.recognize.proposals = .sam
+        let boxes = try fixture.recognizeRequest()
+        let client = try AsyncClient(fixture)
+        try client.send(proposals)
+        try client.send(boxes)
+        let together = try client.receive(2)
+        for request in [proposals, boxes] {
+            var alone = request
+            alone.recognize.requestID = UUID().uuidString
+            let reply = try fixture.call(alone).recognize
+            try fixture.expectOK(reply)
+            let batched = try #require(together[request.recognize.requestID]?.reply)
+            #expect(batched.status.code == .ok && batched.regions == reply.regions && !reply.regions.isEmpty)
+        }
+    }
+
     /// A generator that keeps no mask: an OK reply without regions, as predict prints none.
     @Test func noProposalIsAnAnswerWithoutRegions() throws {
         let fixture = try DaemonFixture()

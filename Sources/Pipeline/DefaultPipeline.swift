@@ -96,8 +96,8 @@ caches:
 #   bind: 127.0.0.1:9100
 
 # Optional: SAM's automatic mask generator, for requests with `proposals: PROPOSALS_SAM` and no
-# boxes. Its keys are segment-anything's SamAutomaticMaskGenerator parameters (as `regionspot
-# predict`'s options of the same names), each optional; shown with their defaults. Each proposal
+# boxes. Its keys are segment-anything's SamAutomaticMaskGenerator parameters (`regionspot
+# predict`'s --points-per-side… options), each optional; shown with their defaults. Each proposal
 # is then recognized as a sent box would be, its box and predicted IoU (as the box's score) in
 # the reply. At most `limits.max_boxes` proposals are kept: beyond it, those of highest predicted
 # IoU, in the generator's order (the localize worker logs how many it dropped).

@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "SyntheticWorldTests", dependencies: ["SyntheticWorld", "Evaluation", "Imaging", "Tensors"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging", "SAM", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "RegionSpot", "Evaluation", "Layers", "Tensors", "TestSupport"], exclude: ["Fixtures"]),
         // Runs the built `regionspot` executable as a real process.
         .testTarget(name: "CommandLineTests", dependencies: ["regionspot", "Imaging", "Tensors", "TestSupport", "ZeroMQ", "PipelineProtocol", "Pipeline", "RegionSpot"],

@@ -442,6 +442,11 @@ final class BrokerLoop {
         raw.digest = Data(outcome.digest)
         var localize = Regionspot_V1_LocalizeTask()
         (localize.image, localize.boxes, localize.masks) = (raw, entry.request.boxes, entry.request.masks)
+        if entry.request.proposals == .sam {
+            localize.proposals = .sam
+            localize.generator = Regionspot_V1_MaskGeneratorOptions(configuration.proposals)
+            localize.maxProposals = UInt32(configuration.limits.maxBoxes)
+        }
         var semantic = Regionspot_V1_SemanticTask()
         semantic.image = raw
         if entry.registeredClassEmbeddings == nil {
@@ -552,6 +557,12 @@ final class BrokerLoop {
             _ = requests.remove(entry.key)
             dropItems(of: entry)
             reply(to: entry, status: Regionspot_V1_Status(.internal, "\(stage.name): a result with status OK and nothing in it"))
+            return
+        }
+        if entry.phase == .encoding, entry.localize != nil, entry.semantic != nil, Self.boxes(of: entry).isEmpty {
+            // SAM proposed nothing: there is nothing to fuse.
+            _ = requests.remove(entry.key)
+            replySuccess(entry, Regionspot_V1_FuseResult())
             return
         }
         if entry.phase == .encoding, let localize = entry.localize, let semantic = entry.semantic {

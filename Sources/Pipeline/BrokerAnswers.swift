@@ -11,8 +11,9 @@ extension BrokerLoop {
                   request: Regionspot_V1_RecognizeRequest, registeredClassEmbeddings: Tensor?) throws -> Regionspot_V1_FuseTask {
         let regions = try SafeTensors.decode(localize.tensors, source: "localize result").tensors
         let semanticTensors = try SafeTensors.decode(semantic.tensors, source: "semantic result").tensors
-        guard let tokens = regions["mask_tokens"], tokens.rank == 2, tokens.dim(0) == request.boxes.count else {
-            throw RequestRefusal(.internal, "localize result: mask_tokens missing or not [\(request.boxes.count), E]")
+        let count = Self.boxes(of: request, localize).count
+        guard let tokens = regions["mask_tokens"], tokens.rank == 2, tokens.dim(0) == count else {
+            throw RequestRefusal(.internal, "localize result: mask_tokens missing or not [\(count), E]")
         }
         guard let tokenMap = semanticTensors["token_map"], let classes = registeredClassEmbeddings ?? semanticTensors["class_embeddings"],
               classes.rank == 2, classes.dim(0) == request.vocabulary.count else {
@@ -24,12 +25,21 @@ extension BrokerLoop {
         return task
     }
 
+    /// The boxes a request's regions are: those it sent, or those SAM proposed (PROPOSALS_SAM).
+    static func boxes(of request: Regionspot_V1_RecognizeRequest, _ localize: Regionspot_V1_LocalizeResult) -> [Regionspot_V1_Box] {
+        request.proposals == .sam ? localize.proposals : request.boxes
+    }
+
+    static func boxes(of entry: RequestTable.Entry) -> [Regionspot_V1_Box] {
+        entry.localize.map { boxes(of: entry.request, $0) } ?? entry.request.boxes
+    }
+
     func replySuccess(_ entry: RequestTable.Entry, _ fuse: Regionspot_V1_FuseResult) {
-        let request = entry.request
-        guard let localize = entry.localize, fuse.boxes.count == request.boxes.count,
+        let request = entry.request, boxes = Self.boxes(of: entry)
+        guard let localize = entry.localize, fuse.boxes.count == boxes.count,
               let scores = try? SafeTensors.decode(localize.tensors, source: "localize result").tensors["iou_scores"],
-              scores.count == request.boxes.count, !request.masks || localize.masks.count == request.boxes.count else {
-            reply(to: entry, status: Regionspot_V1_Status(.internal, "fuse/localize: results do not cover the request's \(request.boxes.count) boxes"))
+              scores.count == boxes.count, !request.masks || localize.masks.count == boxes.count else {
+            reply(to: entry, status: Regionspot_V1_Status(.internal, "fuse/localize: results do not cover the request's \(boxes.count) boxes"))
             return
         }
         var answer = Regionspot_V1_RecognizeReply()
@@ -37,7 +47,7 @@ extension BrokerLoop {
         answer.status = Regionspot_V1_Status(.ok)
         (answer.imageWidth, answer.imageHeight) = (UInt32(entry.imageWidth), UInt32(entry.imageHeight))
         let iou = scores.scalars
-        for (index, box) in request.boxes.enumerated() {
+        for (index, box) in boxes.enumerated() {
             var region = Regionspot_V1_Region()
             region.box = box
             region.maskScore = iou[index]
@@ -56,7 +66,7 @@ extension BrokerLoop {
         let computing = timings.decodeMs + max(timings.samEncoderMs + timings.samDecoderMs, timings.clipEncoderMs + timings.classEmbeddingsMs) + timings.fusionMs
         timings.queueMs = max(0, timings.totalMs - computing)
         answer.timings = timings
-        answered(request, status: answer.status, timings: timings)
+        answered(request, status: answer.status, timings: timings, regions: boxes.count)
         var message = Regionspot_V1_Reply()
         message.recognize = answer
         send(message, to: entry.envelope, code: .ok)

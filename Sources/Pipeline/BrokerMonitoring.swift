@@ -20,12 +20,15 @@ extension BrokerLoop {
         }
     }
 
-    /// A recognition request is answered with `status`; `timings` are those of a request that ran.
-    func answered(_ request: Regionspot_V1_RecognizeRequest, status: Regionspot_V1_Status, timings: Regionspot_V1_Timings?) {
+    /// A recognition request is answered with `status`; `timings` are those of a request that ran,
+    /// `regions` the regions it answered (its boxes, or SAM's proposals).
+    func answered(_ request: Regionspot_V1_RecognizeRequest, status: Regionspot_V1_Status, timings: Regionspot_V1_Timings?,
+                  regions: Int? = nil) {
         var metadata: Logger.Metadata = [
             "request_id": "\(request.requestID)", "status": "\(status.code.name)",
-            "boxes": "\(request.boxes.count)", "classes": "\(request.vocabulary.count)",
+            "boxes": "\(regions ?? request.boxes.count)", "classes": "\(request.vocabulary.count)",
         ]
+        if request.proposals == .sam { metadata["proposals"] = "sam" }
         if let timings {
             metrics.requestDuration.recordNanoseconds(Int64(timings.totalMs * 1e6))
             let stages: [(String, Double)] = [

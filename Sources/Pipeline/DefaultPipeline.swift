@@ -6,7 +6,7 @@ extension PipelineConfiguration {
     /// from the source tree; PipelineTests check that the two stay identical.
     public static let localYAML = """
 # The default topology of `regionspot serve`: everything in one process, stages connected
-# over inproc://. Every key is required except `batching` and `metrics`; an unknown key, a
+# over inproc://. Every key is required except `batching`, `metrics` and `proposals`; an unknown key, a
 # missing one or a bad value stops the daemon at start with this file's name, the line and the key.
 # Sizes are bytes, written as a whole number or with a unit: B, KB, MB, GB (powers of 1000),
 # KiB, MiB, GiB (powers of 1024). Times are whole milliseconds.
@@ -94,6 +94,25 @@ caches:
 # it. It is not authenticated: keep it on loopback or a monitoring network.
 # metrics:
 #   bind: 127.0.0.1:9100
+
+# Optional: SAM's automatic mask generator, for requests with `proposals: PROPOSALS_SAM` and no
+# boxes. Its keys are segment-anything's SamAutomaticMaskGenerator parameters (`regionspot
+# predict`'s --points-per-side… options), each optional; shown with their defaults. Each proposal
+# is then recognized as a sent box would be, its box and predicted IoU (as the box's score) in
+# the reply. At most `limits.max_boxes` proposals are kept: beyond it, those of highest predicted
+# IoU, in the generator's order (the localize worker logs how many it dropped).
+# proposals:
+#   points_per_side: 32
+#   points_per_batch: 64
+#   pred_iou_thresh: 0.88
+#   stability_score_thresh: 0.95
+#   stability_score_offset: 1.0
+#   box_nms_thresh: 0.7
+#   crop_n_layers: 0
+#   crop_nms_thresh: 0.7
+#   crop_overlap_ratio: 0.3413333333333333
+#   crop_n_points_downscale_factor: 1
+#   min_mask_region_area: 0
 
 """
 

@@ -40,7 +40,9 @@ extension Regionspot_V1_Code {
     }
 }
 
-/// A client of `regionspot serve` that front ends use as they would the in-process engine.
+/// A client of `regionspot serve` that front ends use as they would the in-process engine. A
+/// request with `proposals` asks the daemon for PROPOSALS_SAM: its generator runs with the
+/// daemon's pipeline file's parameters (`proposals:`), whatever options the request holds.
 ///
 /// Each call retries the Lazy Pirate way: a REQ socket waits `timeoutMilliseconds` for the reply;
 /// without one it is closed and a new socket sends the same request (same `request_id`, which the
@@ -80,7 +82,8 @@ public final class PipelineClient: Recognizing {
         message.vocabulary = request.vocabulary
         message.topK = UInt32(max(1, request.topK))
         message.masks = request.masks
-        if request.proposals != nil { message.proposals = .sam }  // the daemon proposes with its own options (UNIMPLEMENTED today)
+        // The daemon's generator runs with its pipeline file's parameters, not the request's.
+        if request.proposals != nil { message.proposals = .sam }
         if let deadlineMilliseconds { message.deadlineMs = UInt32(deadlineMilliseconds) }
         var envelope = Regionspot_V1_Request()
         envelope.recognize = message
@@ -90,7 +93,7 @@ public final class PipelineClient: Recognizing {
             throw PipelineClientError.malformedReply("the reply is for request '\(answer.requestID)', not '\(message.requestID)'")
         }
         guard answer.status.code == .ok else { throw PipelineClientError.status(answer.status.code, answer.status.message) }
-        guard answer.regions.count == request.boxes.count else {
+        guard request.proposals != nil || answer.regions.count == request.boxes.count else {
             throw PipelineClientError.malformedReply("\(answer.regions.count) regions for \(request.boxes.count) boxes")
         }
         do {

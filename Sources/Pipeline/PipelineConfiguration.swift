@@ -1,8 +1,9 @@
 import Foundation
+import SAM
 
 /// A daemon topology, read from a pipeline file (Pipelines/local.yaml, Pipelines/distributed.yaml):
 /// where clients and workers connect, how many workers each stage runs, and the limits, timings
-/// and cache sizes. Every key is required except `batching` and `metrics`; unknown keys are errors.
+/// and cache sizes. Every key is required except `batching`, `metrics` and `proposals`; unknown keys are errors.
 /// The YAML files document each key.
 public struct PipelineConfiguration: Sendable, Equatable {
     public var frontend: Frontend
@@ -12,14 +13,19 @@ public struct PipelineConfiguration: Sendable, Equatable {
     public var caches: Caches
     /// The Prometheus and health HTTP endpoint; nil serves none.
     public var metrics: Metrics?
+    /// SAM's automatic mask generator for requests with PROPOSALS_SAM (segment-anything's defaults
+    /// unless the file's `proposals` section says otherwise).
+    public var proposals: AutomaticMaskGenerator.Options
 
-    public init(frontend: Frontend, heartbeat: Heartbeat, limits: Limits, stages: Stages, caches: Caches, metrics: Metrics? = nil) {
+    public init(frontend: Frontend, heartbeat: Heartbeat, limits: Limits, stages: Stages, caches: Caches, metrics: Metrics? = nil,
+                proposals: AutomaticMaskGenerator.Options = AutomaticMaskGenerator.Options()) {
         self.frontend = frontend
         self.heartbeat = heartbeat
         self.limits = limits
         self.stages = stages
         self.caches = caches
         self.metrics = metrics
+        self.proposals = proposals
     }
 
     /// The client-facing ROUTER socket.
@@ -141,7 +147,7 @@ public struct PipelineConfiguration: Sendable, Equatable {
 // MARK: - Decoding
 
 extension PipelineConfiguration: Decodable {
-    enum CodingKeys: String, CodingKey, CaseIterable { case frontend, heartbeat, limits, stages, caches, metrics }
+    enum CodingKeys: String, CodingKey, CaseIterable { case frontend, heartbeat, limits, stages, caches, metrics, proposals }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
@@ -152,6 +158,7 @@ extension PipelineConfiguration: Decodable {
         stages = try container.decode(Stages.self, forKey: .stages)
         caches = try container.decode(Caches.self, forKey: .caches)
         metrics = try container.decodeIfPresent(Metrics.self, forKey: .metrics)
+        proposals = try container.decodeIfPresent(ProposalsSection.self, forKey: .proposals)?.options ?? AutomaticMaskGenerator.Options()
 
         // Two sockets cannot bind one endpoint; say which key repeats which. A wildcard port
         // ("tcp://127.0.0.1:*") binds a different free port each time.
@@ -278,5 +285,50 @@ extension PipelineConfiguration.Metrics: Decodable {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         bind = try decoder.container(keyedBy: CodingKeys.self).hostAndPort(.bind)
+    }
+}
+
+/// The `proposals` section: the generator's parameters under segment-anything's names, each
+/// optional with its default (`AutomaticMaskGenerator.Options()`, as predict's options have),
+/// checked together as the generator checks them.
+struct ProposalsSection: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case pointsPerSide = "points_per_side", pointsPerBatch = "points_per_batch", predIouThresh = "pred_iou_thresh"
+        case stabilityScoreThresh = "stability_score_thresh", stabilityScoreOffset = "stability_score_offset"
+        case boxNmsThresh = "box_nms_thresh", cropNLayers = "crop_n_layers", cropNmsThresh = "crop_nms_thresh"
+        case cropOverlapRatio = "crop_overlap_ratio", cropNPointsDownscaleFactor = "crop_n_points_downscale_factor"
+        case minMaskRegionArea = "min_mask_region_area"
+    }
+
+    let options: AutomaticMaskGenerator.Options
+
+    init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        var o = AutomaticMaskGenerator.Options()
+        func integer(_ key: CodingKeys, _ value: Int, atLeast minimum: Int) throws -> Int {
+            container.contains(key) ? try container.integer(key, atLeast: minimum) : value
+        }
+        func number(_ key: CodingKeys, _ value: Double) throws -> Double {
+            container.contains(key) ? try container.number(key) : value
+        }
+        o.pointsPerSide = try integer(.pointsPerSide, o.pointsPerSide!, atLeast: 1)
+        o.pointsPerBatch = try integer(.pointsPerBatch, o.pointsPerBatch, atLeast: 1)
+        o.predIouThresh = try number(.predIouThresh, o.predIouThresh)
+        o.stabilityScoreThresh = try number(.stabilityScoreThresh, o.stabilityScoreThresh)
+        o.stabilityScoreOffset = try number(.stabilityScoreOffset, o.stabilityScoreOffset)
+        o.boxNmsThresh = try number(.boxNmsThresh, o.boxNmsThresh)
+        o.cropNLayers = try integer(.cropNLayers, o.cropNLayers, atLeast: 0)
+        o.cropNmsThresh = try number(.cropNmsThresh, o.cropNmsThresh)
+        o.cropOverlapRatio = try number(.cropOverlapRatio, o.cropOverlapRatio)
+        o.cropNPointsDownscaleFactor = try integer(.cropNPointsDownscaleFactor, o.cropNPointsDownscaleFactor, atLeast: 1)
+        o.minMaskRegionArea = try integer(.minMaskRegionArea, o.minMaskRegionArea, atLeast: 0)
+        do {
+            _ = try AutomaticMaskGenerator.pointGrids(for: o)
+        } catch SAMError.badInput(let what, let reason) {
+            throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [AnyCodingKey(stringValue: what)],
+                                                    debugDescription: reason))
+        }
+        options = o
     }
 }

@@ -67,7 +67,7 @@ extension PipelineConfigurationError {
         let path: [any CodingKey], message: String
         switch decodingError {
         case .keyNotFound(let key, let context):
-            (path, message) = (context.codingPath + [key], "missing (every key but batching and metrics is required)")
+            (path, message) = (context.codingPath + [key], "missing (every key but batching, metrics and proposals is required)")
         case .dataCorrupted(let context):
             (path, message) = (context.codingPath, context.debugDescription)
         case .typeMismatch(let type, let context):

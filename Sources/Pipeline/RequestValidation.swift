@@ -45,12 +45,14 @@ enum RequestValidation {
             break
         }
         switch request.proposals {
+        case .none where request.boxes.isEmpty:
+            return RequestRefusal(.invalidArgument, "boxes: empty (give at least one box, or proposals PROPOSALS_SAM)")
         case .none: break
-        case .sam: return RequestRefusal(.unimplemented, "proposals: PROPOSALS_SAM is not supported by this daemon; send boxes")
+        case .sam where !request.boxes.isEmpty:
+            return RequestRefusal(.invalidArgument, "boxes: \(request.boxes.count) given with proposals PROPOSALS_SAM, "
+                                  + "which proposes the boxes itself (send no boxes, or PROPOSALS_NONE)")
+        case .sam: break  // at most max_boxes proposals are kept (the localize stage's max_proposals)
         case .UNRECOGNIZED(let value): return RequestRefusal(.invalidArgument, "proposals: unknown value \(value)")
-        }
-        if request.boxes.isEmpty {
-            return RequestRefusal(.invalidArgument, "boxes: empty (give at least one box)")
         }
         if request.boxes.count > limits.maxBoxes {
             return RequestRefusal(.invalidArgument, "boxes: \(request.boxes.count) boxes, at most \(limits.maxBoxes) allowed")

@@ -1,6 +1,7 @@
 import CLIP
 import Foundation
 import Imaging
+import Logging
 import PipelineProtocol
 import RegionSpot
 import SAM
@@ -17,6 +18,7 @@ struct StageComputation: Sendable {
     let stage: Regionspot_V1_Stage
     let recognizer: Recognizer
     let imageCache: ImageEncodingCache
+    let logger: Logger
 
     /// One result per item, in order.
     func compute(_ items: [Regionspot_V1_WorkItem], unixNow: Milliseconds) -> [Regionspot_V1_WorkResult] {
@@ -91,11 +93,47 @@ struct StageComputation: Sendable {
                 }
                 (result.timings.samEncoderMs, result.timings.imageCacheHit) = (image.milliseconds, image.hit)
                 let start = DispatchTime.now()
-                let tokens = try recognizer.regionTokens(image.embedding, boxes: task.boxes.map(Box.init), masks: task.masks)
+                let proposed = try proposals(task, embedding: image.embedding, requestID: items[index].requestID)
+                let boxes = proposed?.map(Box.init) ?? task.boxes.map(Box.init)
+                let tokens = try recognizer.regionTokens(image.embedding, boxes: boxes, masks: task.masks)
                 result.timings.samDecoderMs = milliseconds(since: start)
                 result.localize = localizeResult(tokens)
+                result.localize.proposals = proposed ?? []
             }
         }
+    }
+
+    /// With PROPOSALS_SAM, the boxes SAM's automatic mask generator proposes (score: predicted IoU),
+    /// at most `max_proposals` of them: those of highest predicted IoU, in the generator's order.
+    private func proposals(_ task: Regionspot_V1_LocalizeTask, embedding: SamPredictor.ImageEmbedding,
+                           requestID: String) throws -> [Regionspot_V1_Box]? {
+        switch task.proposals {
+        case .none: return nil
+        case .sam: break
+        case .UNRECOGNIZED(let value): throw RequestRefusal(.invalidArgument, "proposals: unknown value \(value)")
+        }
+        guard task.boxes.isEmpty else {
+            throw RequestRefusal(.invalidArgument, "boxes: \(task.boxes.count) given with PROPOSALS_SAM, which proposes them")
+        }
+        guard task.hasGenerator else { throw RequestRefusal(.invalidArgument, "generator: missing (PROPOSALS_SAM needs its parameters)") }
+        let proposed: (boxes: [Box], scores: [Float])
+        do {
+            proposed = try recognizer.proposals(try RGBImage(task.image), embedding: embedding,
+                                                options: AutomaticMaskGenerator.Options(task.generator))
+        } catch let error as SAMError {
+            throw RequestRefusal(.invalidArgument, "generator.\(error)")
+        }
+        var kept = Array(proposed.boxes.indices)
+        let limit = Int(task.maxProposals)
+        if limit > 0 && kept.count > limit {
+            // The best `limit` by predicted IoU (ties: the earlier), back in the generator's order.
+            kept = kept.sorted { (proposed.scores[$0], $1) > (proposed.scores[$1], $0) }.prefix(limit).sorted()
+            logger.notice("proposals capped at max_boxes", metadata: [
+                "request_id": "\(requestID)", "proposed": "\(proposed.boxes.count)", "kept": "\(limit)",
+                "lowest_kept_iou": "\(kept.map { proposed.scores[$0] }.min()!)",
+            ])
+        }
+        return kept.map { Regionspot_V1_Box(proposed.boxes[$0], score: proposed.scores[$0]) }
     }
 
     /// SAM's embedding of `raw`, from the cache when its digest is there, and whether it was.

@@ -3,6 +3,7 @@ import Logging
 import PipelineProtocol
 import RegionSpot
 import Synchronization
+import Tensors
 import ZeroMQ
 
 /// A stage worker (`regionspot worker`, or a thread of `regionspot serve`): a DEALER socket to the
@@ -66,7 +67,7 @@ public final class StageWorker: Sendable {
                 clock: any PipelineClock = SystemClock(), logger: Logger) {
         self.context = context
         let controlEndpoint = controlEndpoint, finished = finished, status = status
-        let computation = StageComputation(stage: settings.stage, recognizer: recognizer, imageCache: imageCache)
+        let computation = StageComputation(stage: settings.stage, recognizer: recognizer, imageCache: imageCache, logger: logger)
         let thread = Thread {
             WorkerLoop(settings: settings, computation: computation, context: context, clock: clock,
                        controlEndpoint: controlEndpoint, status: status, logger: logger)?.run()
@@ -243,20 +244,18 @@ private final class WorkerLoop {
         compute.submit(Job(connection: connection, items: items.map(\.item)))
     }
 
-    /// The boxes an item brings to a batch: a localize task's, or the rows of a fuse task's
-    /// "mask_tokens" (read from its safetensors header, the JSON after an 8-byte little-endian length).
+    /// The boxes an item brings to a batch: a localize task's (with PROPOSALS_SAM, as many as it
+    /// may keep: the generator's work is large, so it makes a batch of its own), or the rows of a
+    /// fuse task's "mask_tokens" (from its safetensors header). A malformed task counts 1; its
+    /// computation refuses it.
     static func boxCount(_ item: Regionspot_V1_WorkItem) -> Int {
         switch item.task {
+        case .localize(let task)? where task.proposals == .sam:
+            return Int(task.maxProposals > 0 ? task.maxProposals : .max)
         case .localize(let task)?:
             return task.boxes.count
         case .fuse(let task)?:
-            let bytes = [UInt8](task.tensors.prefix(8))
-            guard bytes.count == 8 else { return 1 }
-            let length = bytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-            guard length <= UInt64(task.tensors.count - 8),
-                  let header = try? JSONSerialization.jsonObject(with: Data(task.tensors.dropFirst(8).prefix(Int(length)))) as? [String: Any],
-                  let tokens = header["mask_tokens"] as? [String: Any], let rows = (tokens["shape"] as? [Int])?.first else { return 1 }
-            return rows
+            return (try? SafeTensors.shape(of: "mask_tokens", in: task.tensors))?.first ?? 1
         default:
             return 1
         }

@@ -33,6 +33,12 @@ extension KeyedDecodingContainer {
         return value
     }
 
+    /// A finite number.
+    func number(_ key: Key) throws -> Double {
+        guard let value = try? decode(Double.self, forKey: key), value.isFinite else { throw invalid(key, expected: "a number") }
+        return value
+    }
+
     /// A size in bytes: a whole number, or one with a unit ("512MiB", "2 GB").
     func byteCount(_ key: Key, atLeast minimum: Int) throws -> Int {
         let expected = "a size in bytes (a whole number, optionally followed by B, KB, MB, GB, KiB, MiB or GiB)"

@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import PipelineProtocol
 import RegionSpot
+import SAM
 import Tensors
 
 // Conversions between the wire's messages and the engine's values.
@@ -46,6 +47,39 @@ extension RGBImage {
             throw RequestRefusal(.invalidArgument, "image: \(raw.rgb.count) bytes do not hold \(width)×\(height) RGB pixels")
         }
         self.init(width: width, height: height, pixels: [UInt8](raw.rgb))
+    }
+}
+
+/// The generator's parameters and the localize task's fields that carry them, one pair each.
+private let wholeParameters: [(WritableKeyPath<AutomaticMaskGenerator.Options, Int> & Sendable,
+                                WritableKeyPath<Regionspot_V1_MaskGeneratorOptions, UInt32> & Sendable)] = [
+    (\.pointsPerBatch, \.pointsPerBatch), (\.cropNLayers, \.cropNLayers),
+    (\.cropNPointsDownscaleFactor, \.cropNPointsDownscaleFactor), (\.minMaskRegionArea, \.minMaskRegionArea),
+]
+private let realParameters: [(WritableKeyPath<AutomaticMaskGenerator.Options, Double> & Sendable,
+                               WritableKeyPath<Regionspot_V1_MaskGeneratorOptions, Double> & Sendable)] = [
+    (\.predIouThresh, \.predIouThresh), (\.stabilityScoreThresh, \.stabilityScoreThresh),
+    (\.stabilityScoreOffset, \.stabilityScoreOffset), (\.boxNmsThresh, \.boxNmsThresh),
+    (\.cropNmsThresh, \.cropNmsThresh), (\.cropOverlapRatio, \.cropOverlapRatio),
+]
+
+extension Regionspot_V1_MaskGeneratorOptions {
+    /// `options` must be valid (`AutomaticMaskGenerator.pointGrids(for:)`), as the pipeline file's are.
+    init(_ options: AutomaticMaskGenerator.Options) {
+        self.init()
+        pointsPerSide = UInt32(options.pointsPerSide ?? 0)
+        for (option, field) in wholeParameters { self[keyPath: field] = UInt32(options[keyPath: option]) }
+        for (option, field) in realParameters { self[keyPath: field] = options[keyPath: option] }
+    }
+}
+
+extension AutomaticMaskGenerator.Options {
+    /// The parameters a localize task carries; the generator checks them.
+    init(_ message: Regionspot_V1_MaskGeneratorOptions) {
+        self.init()
+        pointsPerSide = Int(message.pointsPerSide)
+        for (option, field) in wholeParameters { self[keyPath: option] = Int(message[keyPath: field]) }
+        for (option, field) in realParameters { self[keyPath: option] = message[keyPath: field] }
     }
 }
 

@@ -122,34 +122,94 @@ public nonisolated struct Regionspot_V1_RawImage: Sendable {
 }
 
 /// SAM on one image: a mask token, IoU score and optional mask per box.
-public nonisolated struct Regionspot_V1_LocalizeTask: Sendable {
+public nonisolated struct Regionspot_V1_LocalizeTask: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var image: Regionspot_V1_RawImage {
-    get {_image ?? Regionspot_V1_RawImage()}
-    set {_image = newValue}
+    get {_storage._image ?? Regionspot_V1_RawImage()}
+    set {_uniqueStorage()._image = newValue}
   }
   /// Returns true if `image` has been explicitly set.
-  public var hasImage: Bool {self._image != nil}
+  public var hasImage: Bool {_storage._image != nil}
   /// Clears the value of `image`. Subsequent reads from it will return its default value.
-  public mutating func clearImage() {self._image = nil}
+  public mutating func clearImage() {_uniqueStorage()._image = nil}
 
   /// Pixels of `image`; empty with PROPOSALS_SAM.
-  public var boxes: [Regionspot_V1_Box] = []
+  public var boxes: [Regionspot_V1_Box] {
+    get {_storage._boxes}
+    set {_uniqueStorage()._boxes = newValue}
+  }
 
   /// Also return each box's mask as RLE.
-  public var masks: Bool = false
+  public var masks: Bool {
+    get {_storage._masks}
+    set {_uniqueStorage()._masks = newValue}
+  }
 
   /// PROPOSALS_SAM: propose the regions first, then treat them as boxes.
-  public var proposals: Regionspot_V1_Proposals = .none
+  public var proposals: Regionspot_V1_Proposals {
+    get {_storage._proposals}
+    set {_uniqueStorage()._proposals = newValue}
+  }
+
+  /// With PROPOSALS_SAM: the generator's parameters (the broker's pipeline file's), and the most
+  /// proposals to keep (its max_boxes; 0: all): beyond it, those of highest predicted IoU, in the
+  /// generator's order.
+  public var generator: Regionspot_V1_MaskGeneratorOptions {
+    get {_storage._generator ?? Regionspot_V1_MaskGeneratorOptions()}
+    set {_uniqueStorage()._generator = newValue}
+  }
+  /// Returns true if `generator` has been explicitly set.
+  public var hasGenerator: Bool {_storage._generator != nil}
+  /// Clears the value of `generator`. Subsequent reads from it will return its default value.
+  public mutating func clearGenerator() {_uniqueStorage()._generator = nil}
+
+  public var maxProposals: UInt32 {
+    get {_storage._maxProposals}
+    set {_uniqueStorage()._maxProposals = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _image: Regionspot_V1_RawImage? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// SAM's automatic mask generator (segment-anything's SamAutomaticMaskGenerator), its parameters
+/// under the reference's names; the sender sets every field.
+public nonisolated struct Regionspot_V1_MaskGeneratorOptions: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pointsPerSide: UInt32 = 0
+
+  public var pointsPerBatch: UInt32 = 0
+
+  public var predIouThresh: Double = 0
+
+  public var stabilityScoreThresh: Double = 0
+
+  public var stabilityScoreOffset: Double = 0
+
+  public var boxNmsThresh: Double = 0
+
+  public var cropNLayers: UInt32 = 0
+
+  public var cropNmsThresh: Double = 0
+
+  public var cropOverlapRatio: Double = 0
+
+  public var cropNPointsDownscaleFactor: UInt32 = 0
+
+  public var minMaskRegionArea: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Regionspot_V1_LocalizeResult: Sendable {
@@ -158,7 +218,7 @@ public nonisolated struct Regionspot_V1_LocalizeResult: Sendable {
   // methods supported on all messages.
 
   /// A safetensors file with "mask_tokens" F32 [N, 256] (the SAM decoder's mask token per box, as
-  /// RegionSpot uses it) and "iou_scores" F32 [N], N boxes in the task's order.
+  /// RegionSpot uses it) and "iou_scores" F32 [N], N boxes in the task's order (or the proposals').
   public var tensors: Data = Data()
 
   /// One per box when the task asked for masks, else empty.
@@ -672,7 +732,112 @@ nonisolated extension Regionspot_V1_RawImage: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Regionspot_V1_LocalizeTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LocalizeTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}boxes\0\u{1}masks\0\u{1}proposals\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}boxes\0\u{1}masks\0\u{1}proposals\0\u{1}generator\0\u{3}max_proposals\0")
+
+  fileprivate class _StorageClass {
+    var _image: Regionspot_V1_RawImage? = nil
+    var _boxes: [Regionspot_V1_Box] = []
+    var _masks: Bool = false
+    var _proposals: Regionspot_V1_Proposals = .none
+    var _generator: Regionspot_V1_MaskGeneratorOptions? = nil
+    var _maxProposals: UInt32 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _image = source._image
+      _boxes = source._boxes
+      _masks = source._masks
+      _proposals = source._proposals
+      _generator = source._generator
+      _maxProposals = source._maxProposals
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._image) }()
+        case 2: try { try decoder.decodeRepeatedMessageField(value: &_storage._boxes) }()
+        case 3: try { try decoder.decodeSingularBoolField(value: &_storage._masks) }()
+        case 4: try { try decoder.decodeSingularEnumField(value: &_storage._proposals) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._generator) }()
+        case 6: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxProposals) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._image {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if !_storage._boxes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._boxes, fieldNumber: 2)
+      }
+      if _storage._masks != false {
+        try visitor.visitSingularBoolField(value: _storage._masks, fieldNumber: 3)
+      }
+      if _storage._proposals != .none {
+        try visitor.visitSingularEnumField(value: _storage._proposals, fieldNumber: 4)
+      }
+      try { if let v = _storage._generator {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._maxProposals != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxProposals, fieldNumber: 6)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Regionspot_V1_LocalizeTask, rhs: Regionspot_V1_LocalizeTask) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._image != rhs_storage._image {return false}
+        if _storage._boxes != rhs_storage._boxes {return false}
+        if _storage._masks != rhs_storage._masks {return false}
+        if _storage._proposals != rhs_storage._proposals {return false}
+        if _storage._generator != rhs_storage._generator {return false}
+        if _storage._maxProposals != rhs_storage._maxProposals {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Regionspot_V1_MaskGeneratorOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MaskGeneratorOptions"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}points_per_side\0\u{3}points_per_batch\0\u{3}pred_iou_thresh\0\u{3}stability_score_thresh\0\u{3}stability_score_offset\0\u{3}box_nms_thresh\0\u{3}crop_n_layers\0\u{3}crop_nms_thresh\0\u{3}crop_overlap_ratio\0\u{3}crop_n_points_downscale_factor\0\u{3}min_mask_region_area\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -680,40 +845,71 @@ nonisolated extension Regionspot_V1_LocalizeTask: SwiftProtobuf.Message, SwiftPr
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._image) }()
-      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.boxes) }()
-      case 3: try { try decoder.decodeSingularBoolField(value: &self.masks) }()
-      case 4: try { try decoder.decodeSingularEnumField(value: &self.proposals) }()
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.pointsPerSide) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pointsPerBatch) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.predIouThresh) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.stabilityScoreThresh) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.stabilityScoreOffset) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.boxNmsThresh) }()
+      case 7: try { try decoder.decodeSingularUInt32Field(value: &self.cropNLayers) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.cropNmsThresh) }()
+      case 9: try { try decoder.decodeSingularDoubleField(value: &self.cropOverlapRatio) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.cropNPointsDownscaleFactor) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.minMaskRegionArea) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._image {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if !self.boxes.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.boxes, fieldNumber: 2)
+    if self.pointsPerSide != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pointsPerSide, fieldNumber: 1)
     }
-    if self.masks != false {
-      try visitor.visitSingularBoolField(value: self.masks, fieldNumber: 3)
+    if self.pointsPerBatch != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pointsPerBatch, fieldNumber: 2)
     }
-    if self.proposals != .none {
-      try visitor.visitSingularEnumField(value: self.proposals, fieldNumber: 4)
+    if self.predIouThresh.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.predIouThresh, fieldNumber: 3)
+    }
+    if self.stabilityScoreThresh.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.stabilityScoreThresh, fieldNumber: 4)
+    }
+    if self.stabilityScoreOffset.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.stabilityScoreOffset, fieldNumber: 5)
+    }
+    if self.boxNmsThresh.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.boxNmsThresh, fieldNumber: 6)
+    }
+    if self.cropNLayers != 0 {
+      try visitor.visitSingularUInt32Field(value: self.cropNLayers, fieldNumber: 7)
+    }
+    if self.cropNmsThresh.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cropNmsThresh, fieldNumber: 8)
+    }
+    if self.cropOverlapRatio.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cropOverlapRatio, fieldNumber: 9)
+    }
+    if self.cropNPointsDownscaleFactor != 0 {
+      try visitor.visitSingularUInt32Field(value: self.cropNPointsDownscaleFactor, fieldNumber: 10)
+    }
+    if self.minMaskRegionArea != 0 {
+      try visitor.visitSingularUInt32Field(value: self.minMaskRegionArea, fieldNumber: 11)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Regionspot_V1_LocalizeTask, rhs: Regionspot_V1_LocalizeTask) -> Bool {
-    if lhs._image != rhs._image {return false}
-    if lhs.boxes != rhs.boxes {return false}
-    if lhs.masks != rhs.masks {return false}
-    if lhs.proposals != rhs.proposals {return false}
+  public static func ==(lhs: Regionspot_V1_MaskGeneratorOptions, rhs: Regionspot_V1_MaskGeneratorOptions) -> Bool {
+    if lhs.pointsPerSide != rhs.pointsPerSide {return false}
+    if lhs.pointsPerBatch != rhs.pointsPerBatch {return false}
+    if lhs.predIouThresh != rhs.predIouThresh {return false}
+    if lhs.stabilityScoreThresh != rhs.stabilityScoreThresh {return false}
+    if lhs.stabilityScoreOffset != rhs.stabilityScoreOffset {return false}
+    if lhs.boxNmsThresh != rhs.boxNmsThresh {return false}
+    if lhs.cropNLayers != rhs.cropNLayers {return false}
+    if lhs.cropNmsThresh != rhs.cropNmsThresh {return false}
+    if lhs.cropOverlapRatio != rhs.cropOverlapRatio {return false}
+    if lhs.cropNPointsDownscaleFactor != rhs.cropNPointsDownscaleFactor {return false}
+    if lhs.minMaskRegionArea != rhs.minMaskRegionArea {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

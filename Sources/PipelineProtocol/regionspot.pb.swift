@@ -329,7 +329,9 @@ public nonisolated struct Regionspot_V1_RecognizeRequest: Sendable {
   /// Time allowed from receipt, in ms; 0 means the daemon's default.
   public var deadlineMs: UInt32 = 0
 
-  /// Where boxes come from when `boxes` is empty.
+  /// Where boxes come from when `boxes` is empty. With PROPOSALS_SAM the daemon's generator runs
+  /// with its pipeline file's `proposals` parameters and keeps at most `max_boxes` regions (those of
+  /// highest predicted IoU, in the generator's order).
   public var proposals: Regionspot_V1_Proposals = .none
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

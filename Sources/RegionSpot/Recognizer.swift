@@ -159,6 +159,17 @@ public final class Recognizer: Recognizing {
         return RegionTokens(maskTokens: tokens.reshaped([boxes.count, tokens.dim(-1)]), maskScores: ious.scalars, masks: prediction.masks)
     }
 
+    /// The regions SAM's automatic mask generator keeps on an encoded image: each mask's box
+    /// (original pixels) and predicted IoU, in the generator's order. `embedding` is `image`'s
+    /// (`encodeImage`, or the same computed elsewhere); bad `options` throw `SAMError` naming the parameter.
+    public func proposals(_ image: RGBImage, embedding: SamPredictor.ImageEmbedding,
+                          options: AutomaticMaskGenerator.Options) throws -> (boxes: [Box], scores: [Float]) {
+        let generator = try AutomaticMaskGenerator(predictor: predictor, options: options)
+        let masks = Parallel.withThreads(threads) { generator.generate(image, embedding: embedding) }
+        return (masks.map { Box(x0: Float($0.box.x0), y0: Float($0.box.y0), x1: Float($0.box.x1), y1: Float($0.box.y1)) },
+                masks.map(\.predictedIoU))
+    }
+
     /// Fusion and scoring: region tokens [N, 256], the token map [1 + g², D] and class embeddings
     /// [C, text dim] → probabilities [N, C] and the `topK` labels of each region.
     public func classify(maskTokens: Tensor, tokenMap: Tensor, classEmbeddings: Tensor, topK: Int) throws -> Classification {
@@ -246,10 +257,12 @@ public final class Recognizer: Recognizing {
     public func recognize(image: RGBImage, regions source: Regions, vocabulary: [String],
                           topK: Int = 5, masks: Bool = false) throws -> Recognition {
         let start = DispatchTime.now()
-        var boxes: [Box] = [], boxScores: [Float]? = nil, generator: AutomaticMaskGenerator? = nil
+        var boxes: [Box] = [], boxScores: [Float]? = nil, generator: AutomaticMaskGenerator.Options? = nil
         switch source {
         case let .boxes(given, scores): (boxes, boxScores) = (given, scores)
-        case let .proposals(options): generator = try AutomaticMaskGenerator(predictor: predictor, options: options)
+        case let .proposals(options):
+            _ = try AutomaticMaskGenerator.pointGrids(for: options)  // bad options fail before any encoding
+            generator = options
         }
         guard !vocabulary.isEmpty else { throw RecognizerError.emptyVocabulary }
         guard topK >= 1 else { throw RecognizerError.badTopK(topK) }
@@ -269,9 +282,8 @@ public final class Recognizer: Recognizing {
         timings.encoders = timings.samEncoder + timings.clipEncoder + timings.textEmbeddings
 
         if let generator, let embedding {
-            let proposals = timed(\.samDecoder) { Parallel.withThreads(threads) { generator.generate(image, embedding: embedding) } }
-            boxes = proposals.map { Box(x0: Float($0.box.x0), y0: Float($0.box.y0), x1: Float($0.box.x1), y1: Float($0.box.y1)) }
-            boxScores = proposals.map(\.predictedIoU)
+            let proposed = try timed(\.samDecoder) { try proposals(image, embedding: embedding, options: generator) }
+            (boxes, boxScores) = (proposed.boxes, proposed.scores)
         }
         guard let embedding, !boxes.isEmpty else {
             timings.total = seconds(start, .now())

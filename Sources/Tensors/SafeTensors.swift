@@ -126,6 +126,12 @@ public enum SafeTensors {
         }
     }
 
+    /// The shape of tensor `name` in safetensors bytes, read from the validated header alone (no
+    /// tensor is converted); nil when there is no such tensor. Errors name `source`, as `decode`'s do.
+    public static func shape(of name: String, in data: Data, source: String = "safetensors bytes") throws -> [Int]? {
+        try data.withUnsafeBytes { try Header(parsing: $0, source: source).infos[name]?.shape }
+    }
+
     /// The 8-byte length and JSON header, and the tensors in the order their data follows:
     /// safetensors' Rust `prepare` order, larger dtypes first, then by name.
     private static func layout(_ tensors: [String: RawTensor], metadata: [String: String])

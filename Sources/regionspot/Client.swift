@@ -4,6 +4,7 @@ import Imaging
 import Pipeline
 import PipelineProtocol
 import RegionSpot
+import SAM
 
 extension RegionSpotCommand {
     struct Client: ParsableCommand {
@@ -11,7 +12,9 @@ extension RegionSpotCommand {
             abstract: "Ask a running daemon (regionspot serve) what is in each box of an image; prints the JSON predict prints.",
             discussion: """
                 Without an answer within --timeout-ms it retries with a new socket and the same request id, \
-                --retries times. With --health it prints the daemon's health and readiness instead.
+                --retries times. With --proposals sam (and no --boxes) the daemon's SAM proposes the regions, \
+                with the generator parameters of its pipeline file's `proposals` section. With --health it prints \
+                the daemon's health and readiness instead.
                 """)
 
         @Option(help: "The daemon's endpoint (tcp://HOST:PORT).")
@@ -19,6 +22,8 @@ extension RegionSpotCommand {
         @Argument(help: "The image (JPEG, PNG, WebP, BMP), sent as it is.")
         var image: String?
         @OptionGroup var recognition: RecognitionOptions
+        @Option(help: "sam: instead of --boxes, the regions SAM's automatic mask generator proposes at the daemon.")
+        var proposals: ProposalSource?
         @Option(help: "Milliseconds to wait for each attempt's reply; also the request's deadline at the daemon.")
         var timeoutMs: Int = 30_000
         @Option(help: "Attempts after the first when no reply comes.")
@@ -35,7 +40,9 @@ extension RegionSpotCommand {
             guard retries >= 0 else { throw ValidationError("--retries must be at least 0, got \(retries)") }
             if health { return }
             guard image != nil else { throw ValidationError("give an IMAGE (or --health)") }
-            try recognition.check()
+            guard proposals == nil || recognition.boxes == nil else { throw ValidationError("give --boxes or --proposals, not both") }
+            guard proposals != nil || recognition.boxes != nil else { throw ValidationError("give --boxes or --proposals sam") }
+            try recognition.check(boxesRequired: false)
         }
 
         func run() throws {
@@ -46,14 +53,15 @@ extension RegionSpotCommand {
                 return
             }
             let vocabulary = try recognition.vocabulary()
-            let request = try recognition.boxesFile()
+            let boxes = try recognition.boxes == nil ? BoxesFile(boxes: []) : recognition.boxesFile()
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: image!)) } catch {
                 throw ImageError(.io, source: image!, detail: error.localizedDescription)  // as predict says it
             }
             let result = try client.recognize(
-                RecognitionRequest(image: .encoded(data, source: image!), boxes: request.boxes, boxScores: request.scores,
-                                   vocabulary: vocabulary, topK: recognition.topK, masks: recognition.masks),
+                RecognitionRequest(image: .encoded(data, source: image!), boxes: boxes.boxes, boxScores: boxes.scores,
+                                   vocabulary: vocabulary, topK: recognition.topK, masks: recognition.masks,
+                                   proposals: proposals.map { _ in AutomaticMaskGenerator.Options() }),
                 deadlineMilliseconds: timeoutMs)
             let output = PredictionOutput(image: image!, width: result.imageWidth, height: result.imageHeight, recognition: result,
                                           vocabulary: vocabulary)

@@ -17,7 +17,7 @@ extension RegionSpotCommand {
             JSON), OUTBOX/NAME.png with --visualize, OUTBOX/NAME.results.json for a manifest, all written atomically. \
             Inputs move to INBOX/done/, or after --max-attempts failures to INBOX/failed/ with NAME.error.json. \
             With --proposals sam, an image without a sidecar is recognized at once, on the regions SAM's automatic \
-            mask generator proposes. Each input is done exactly once, across restarts and kill -9. SIGTERM or SIGINT finishes the inputs in \
+            mask generator proposes (with --connect, with the parameters of the daemon's pipeline file). Each input is done exactly once, across restarts and kill -9. SIGTERM or SIGINT finishes the inputs in \
             flight and exits.
             """)
 

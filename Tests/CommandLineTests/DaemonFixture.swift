@@ -34,14 +34,16 @@ final class DaemonFixture: @unchecked Sendable {
     /// A pipeline file: one worker per stage in process unless `remote`, all on one compute thread
     /// (as `predict --threads 1`, so results are bit for bit the same).
     /// `endpoints` fixes the frontend's and stages' endpoints (by stage name, "frontend"); in-process stages default to inproc.
-    /// `batching` (max boxes, max wait) applies to localize and fuse.
+    /// `batching` (max boxes, max wait) applies to localize and fuse; `proposals` are the generator's
+    /// parameters (the `proposals` section's keys and values).
     func pipeline(queueLimit: Int = 64, heartbeatMilliseconds: Int = 1000, liveness: Int = 3, remote: [String] = [],
                   endpoints: [String: String] = [:], classEmbeddings: String = "16MiB", imageEmbeddings: String = "0",
-                  maxClasses: Int = 500, batching: (maxBoxes: Int, maxWaitMilliseconds: Int)? = nil) throws -> String {
+                  maxBoxes: Int = 100, maxClasses: Int = 500, batching: (maxBoxes: Int, maxWaitMilliseconds: Int)? = nil,
+                  proposals: KeyValuePairs<String, String> = [:]) throws -> String {
         var lines = [
             "frontend:", "  bind: \(endpoints["frontend"] ?? "tcp://127.0.0.1:*")", "  default_deadline_ms: 30000",
             "heartbeat:", "  interval_ms: \(heartbeatMilliseconds)", "  liveness: \(liveness)",
-            "limits:", "  max_message_size: 1MiB", "  max_image_pixels: 1000000", "  max_boxes: 100", "  max_classes: \(maxClasses)",
+            "limits:", "  max_message_size: 1MiB", "  max_image_pixels: 1000000", "  max_boxes: \(maxBoxes)", "  max_classes: \(maxClasses)",
             "stages:",
         ]
         for name in ["localize", "semantic", "fuse"] {
@@ -52,7 +54,9 @@ final class DaemonFixture: @unchecked Sendable {
                 lines += ["    batching:", "      max_boxes: \(batching.maxBoxes)", "      max_wait_ms: \(batching.maxWaitMilliseconds)"]
             }
         }
-        lines += ["caches:", "  image_embeddings: \(imageEmbeddings)", "  class_embeddings: \(classEmbeddings)", ""]
+        lines += ["caches:", "  image_embeddings: \(imageEmbeddings)", "  class_embeddings: \(classEmbeddings)"]
+        if !proposals.isEmpty { lines += ["proposals:"] + proposals.map { "  \($0): \($1)" } }
+        lines.append("")
         let url = directory.appendingPathComponent("pipeline-\(UUID().uuidString).yaml")
         try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
         return url.path

@@ -1,5 +1,6 @@
 import Foundation
 import Pipeline
+import SAM
 import Testing
 
 private let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -37,6 +38,23 @@ private func failure(_ yaml: String) -> String? {
     #expect(configuration.stages.named.allSatisfy { $0.stage.endpoint.hasPrefix("inproc://") && $0.stage.workers >= 1 })
     #expect(configuration.caches == .init(imageEmbeddingBytes: 1 << 30, classEmbeddingBytes: 256 << 20))
     #expect(configuration.metrics == nil)
+    #expect(configuration.proposals == AutomaticMaskGenerator.Options())
+}
+
+/// The `proposals` section: the generator's parameters under segment-anything's names, the others
+/// at their defaults; values the generator refuses are errors naming the key.
+@Test func theProposalsSectionSetsTheGenerator() throws {
+    let yaml = localYAML + "proposals:\n  points_per_side: 4\n  pred_iou_thresh: 0\n  stability_score_offset: 0.05\n  crop_n_layers: 1\n"
+    var expected = AutomaticMaskGenerator.Options()
+    (expected.pointsPerSide, expected.predIouThresh, expected.stabilityScoreOffset, expected.cropNLayers) = (4, 0, 0.05, 1)
+    #expect(try PipelineConfiguration(yaml: yaml, file: "proposals.yaml").proposals == expected)
+
+    let typo = localYAML + "proposals:\n  points_per_sides: 4\n"
+    #expect(failure(typo)?.hasPrefix("Pipelines/bad.yaml:\(try line(of: "points_per_sides", in: typo)): proposals.points_per_sides: unknown key; expected one of: points_per_side, ") == true)
+    let notANumber = localYAML + "proposals:\n  box_nms_thresh: high\n"
+    #expect(failure(notANumber) == "Pipelines/bad.yaml:\(try line(of: "box_nms_thresh: high", in: notANumber)): proposals.box_nms_thresh: expected a number, got 'high'", "\(failure(notANumber) ?? "")")
+    let noPoints = localYAML + "proposals:\n  points_per_side: 2\n  crop_n_layers: 2\n  crop_n_points_downscale_factor: 4\n"
+    #expect(failure(noPoints)?.contains("proposals.crop_n_points_downscale_factor: leaves crop layer 2 with no points") == true, "\(failure(noPoints) ?? "")")
 }
 
 @Test func theShippedDistributedTopologyLoads() throws {
@@ -91,13 +109,13 @@ private func failure(_ yaml: String) -> String? {
     #expect(failure(extraStage) == "Pipelines/bad.yaml:\(try line(of: "detect:", in: extraStage)): stages.detect: unknown key; expected one of: localize, semantic, fuse")
 
     let extraSection = localYAML + "\nlogging: verbose\n"
-    #expect(failure(extraSection) == "Pipelines/bad.yaml:\(try line(of: "logging:", in: extraSection)): logging: unknown key; expected one of: frontend, heartbeat, limits, stages, caches, metrics")
+    #expect(failure(extraSection) == "Pipelines/bad.yaml:\(try line(of: "logging:", in: extraSection)): logging: unknown key; expected one of: frontend, heartbeat, limits, stages, caches, metrics, proposals")
 
     let missing = try edited("    queue_limit: 64\n", "", after: "  semantic:")
-    #expect(failure(missing) == "Pipelines/bad.yaml:\(try line(of: "  semantic:", in: missing)): stages.semantic.queue_limit: missing (every key but batching and metrics is required)")
+    #expect(failure(missing) == "Pipelines/bad.yaml:\(try line(of: "  semantic:", in: missing)): stages.semantic.queue_limit: missing (every key but batching, metrics and proposals is required)")
 
     let noCaches = String(localYAML[..<localYAML.range(of: "caches:")!.lowerBound])
-    #expect(failure(noCaches) == "Pipelines/bad.yaml:\(try line(of: "frontend:", in: noCaches)): caches: missing (every key but batching and metrics is required)")
+    #expect(failure(noCaches) == "Pipelines/bad.yaml:\(try line(of: "frontend:", in: noCaches)): caches: missing (every key but batching, metrics and proposals is required)")
 }
 
 @Test func inconsistentTopologiesAreErrors() throws {

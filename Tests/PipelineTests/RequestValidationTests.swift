@@ -30,6 +30,11 @@ import TestSupport
         #expect(try refusal { _ in } == nil)
     }
 
+    /// No boxes with PROPOSALS_SAM: SAM's generator proposes them.
+    @Test func aRequestForProposalsPasses() throws {
+        #expect(try refusal { $0.boxes = []; $0.proposals = .sam } == nil)
+    }
+
     struct Case: Sendable, CustomTestStringConvertible {
         let field: String
         let code: Regionspot_V1_Code
@@ -58,7 +63,8 @@ import TestSupport
         Case("vocabulary[1]: 'a' repeats vocabulary[0]", .invalidArgument) { $0.vocabulary = ["a", "a"] },
         Case("vocabulary, vocabulary_name", .invalidArgument) { $0.vocabularyName = "lvis" },
         Case("vocabulary_name: no vocabulary named 'lvis'", .notFound) { $0.vocabulary = []; $0.vocabularyName = "lvis" },
-        Case("proposals", .unimplemented) { $0.proposals = .sam },
+        Case("boxes: 1 given with proposals PROPOSALS_SAM", .invalidArgument) { $0.proposals = .sam },
+        Case("proposals: unknown value 7", .invalidArgument) { $0.proposals = .UNRECOGNIZED(7); $0.boxes = [] },
         Case("request_id", .invalidArgument) { $0.requestID = String(repeating: "x", count: 300) },
     ]
 

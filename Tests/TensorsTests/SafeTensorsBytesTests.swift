@@ -65,6 +65,16 @@ import Tensors
         #expect(Self.bits(try SafeTensors.decode(message.dropFirst(8)).tensors) == Self.bits(tensors))
     }
 
+    /// A tensor's shape from the header alone, in a slice of a larger buffer too.
+    @Test func shapeComesFromTheHeader() throws {
+        let message = Data("envelope".utf8) + SafeTensors.encode(Self.tensors())
+        let bytes = message.dropFirst(8)
+        #expect(try SafeTensors.shape(of: "image_embedding", in: bytes) == [4, 3, 3])
+        #expect(try SafeTensors.shape(of: "empty", in: bytes) == [0, 4])
+        #expect(try SafeTensors.shape(of: "absent", in: bytes) == nil)
+        #expect(throws: TensorFileError.self) { try SafeTensors.shape(of: "empty", in: bytes.prefix(20)) }
+    }
+
     // MARK: - Malformed bytes
 
     private func decodingError(_ data: Data) -> TensorFileError? {

@@ -133,7 +133,7 @@ struct SceneRenderer: Sendable {
     /// Paints one object over the canvas and claims its pixels in `owner`; returns its in-image pixel count.
     private func paintObject(_ category: WorldCategory, index: Int32, _ canvas: inout [Double], _ owner: inout [Int32],
                              _ random: inout SplitMix64) -> Int {
-        let radius = random.uniform(0.08, 0.2) * Double(min(width, height))
+        let radius = random.uniform(0.12, 0.28) * Double(min(width, height))
         let cx = random.uniform(radius * 0.5, Double(width) - radius * 0.5)
         let cy = random.uniform(radius * 0.5, Double(height) - radius * 0.5)
         let angle = random.uniform(0, 2 * .pi)

@@ -11,6 +11,9 @@ public struct WorldConfiguration: Sendable, Equatable {
     public var seed: UInt64 = 0
     public var width = 128
     public var height = 128
+    /// Whether to write train.json and the training PNGs. Without them the training scenes are
+    /// still drawn, since val.json's frequency groups count them.
+    public var writesTrainingSplit = true
 
     /// Objects per scene are drawn uniformly from 1...maximumObjects.
     public static let maximumObjects = 6
@@ -42,7 +45,7 @@ public struct WorldSummary: Sendable {
 }
 
 /// A synthetic long-tail world in LVIS format: `train.json` and `val.json` beside `train/` and
-/// `val/` PNG folders. Every image is drawn from its own random stream (seed, split, index), so
+/// `val/` PNG folders, and `names.txt`, every category's name in id order. Every image is drawn from its own random stream (seed, split, index), so
 /// the output is the same bytes for a seed whatever the thread count.
 public enum SyntheticWorld {
     public static func generate(_ configuration: WorldConfiguration, to directory: URL) throws -> WorldSummary {
@@ -68,8 +71,8 @@ public enum SyntheticWorld {
 
         // Training scenes follow the long tail; the first ones each end with (so show unoccluded)
         // one training category, so that every training category has a training image.
-        let train = try renderSplit("train", split: 1, count: c.trainImages, renderer: renderer, seed: c.seed, into: directory,
-                                    candidates: trainingIndices) { image, random in
+        let train = try renderSplit("train", split: 1, count: c.trainImages, renderer: renderer, seed: c.seed,
+                                    into: c.writesTrainingSplit ? directory : nil, candidates: trainingIndices) { image, random in
             var picks = (0..<(1 + random.index(below: WorldConfiguration.maximumObjects))).map { _ in tail.draw(&random) }
             if image < tail.order.count { picks[picks.count - 1] = tail.order[image] }
             return picks
@@ -84,8 +87,12 @@ public enum SyntheticWorld {
 
         let statistics = TrainingStatistics(train, categories: catalogue.categories.count)
         let writer = AnnotationWriter(catalogue: catalogue, statistics: statistics, configuration: c)
-        try write(writer.file(train, split: "train"), to: directory.appendingPathComponent("train.json"))
+        if c.writesTrainingSplit {
+            try write(writer.file(train, split: "train"), to: directory.appendingPathComponent("train.json"))
+        }
         try write(writer.file(val, split: "val"), to: directory.appendingPathComponent("val.json"))
+        // The val vocabulary for --vocab-file: every category (held-out ones too) in id order.
+        try write(catalogue.categories.map { $0.name + "\n" }.joined(), to: directory.appendingPathComponent("names.txt"))
         var groups: [String: Int] = ["r": 0, "c": 0, "f": 0]
         for index in trainingIndices { groups[statistics.frequency(index), default: 0] += 1 }
         return WorldSummary(trainImages: train.count, valImages: val.count,
@@ -94,12 +101,15 @@ public enum SyntheticWorld {
                             frequencyCounts: groups, heldOutNames: catalogue.heldOut.map(\.name))
     }
 
-    /// Renders and writes one split's images in parallel, returning their annotation records in order.
-    private static func renderSplit(_ name: String, split: UInt64, count: Int, renderer: SceneRenderer, seed: UInt64, into directory: URL,
+    /// Renders one split's images in parallel (writing them into `directory`/`name` unless it is
+    /// nil), returning their annotation records in order.
+    private static func renderSplit(_ name: String, split: UInt64, count: Int, renderer: SceneRenderer, seed: UInt64, into directory: URL?,
                                     candidates: [Int], picks: @escaping @Sendable (Int, inout SplitMix64) -> [Int]) throws -> [SceneRecord] {
-        let folder = directory.appendingPathComponent(name)
-        do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-            throw WorldError.writeFailed(file: folder.path, reason: error.localizedDescription)
+        let folder = directory?.appendingPathComponent(name)
+        if let folder {
+            do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
+                throw WorldError.writeFailed(file: folder.path, reason: error.localizedDescription)
+            }
         }
         var records = [SceneRecord?](repeating: nil, count: count)
         let failure = FirstError()
@@ -109,9 +119,10 @@ public enum SyntheticWorld {
                 var random = SplitMix64(seed: seed, stream: split, UInt64(image))
                 let scene = renderer.render(picks(image, &random), random: &random)
                 let fileName = String(format: "%06d.png", image + 1)
-                let url = folder.appendingPathComponent(fileName)
-                do { try scene.image.write(to: url, format: .png) } catch {
-                    failure.record(WorldError.writeFailed(file: url.path, reason: "\(error)"))
+                if let url = folder?.appendingPathComponent(fileName) {
+                    do { try scene.image.write(to: url, format: .png) } catch {
+                        failure.record(WorldError.writeFailed(file: url.path, reason: "\(error)"))
+                    }
                 }
                 slots[image] = SceneRecord(scene: scene, fileName: fileName, candidates: candidates, random: &random)
             }

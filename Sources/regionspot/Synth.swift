@@ -7,7 +7,8 @@ extension RegionSpotCommand {
     struct Synth: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Render a synthetic long-tail world (colour × shape × texture categories) as LVIS train and val splits.",
-            discussion: "Writes DIR/train.json, DIR/val.json and their PNGs in DIR/train/ and DIR/val/; the same seed gives the "
+            discussion: "Writes DIR/train.json, DIR/val.json and their PNGs in DIR/train/ and DIR/val/, and DIR/names.txt (every "
+                + "category's name in id order, for --vocab-file); the same seed gives the "
                 + "same bytes. Held-out categories appear only in val (\"held_out\": true); their words appear in training names.")
 
         @Option(help: "Output directory.")
@@ -24,6 +25,8 @@ extension RegionSpotCommand {
         var seed: UInt64 = 0
         @Option(help: ArgumentHelp("Image size.", valueName: "WxH"))
         var size = "128x128"
+        @Flag(help: "Write only val.json and val/ (the training scenes are still drawn, for the frequency groups).")
+        var valOnly = false
         @OptionGroup var threads: ThreadOptions
 
         func validate() throws {
@@ -37,11 +40,12 @@ extension RegionSpotCommand {
             configuration.trainImages = images
             configuration.valImages = valImages
             configuration.seed = seed
+            configuration.writesTrainingSplit = !valOnly
             (configuration.width, configuration.height) = Self.parseSize(size)!
             let start = Date()
             let summary = try threads.run { try SyntheticWorld.generate(configuration, to: URL(fileURLWithPath: out)) }
             let f = summary.frequencyCounts
-            print("wrote \(out): train \(summary.trainImages) images, \(summary.trainAnnotations) annotations; "
+            print("wrote \(out): train \(summary.trainImages) images, \(summary.trainAnnotations) annotations\(valOnly ? " (drawn, not written)" : ""); "
                 + "val \(summary.valImages) images, \(summary.valAnnotations) annotations")
             print("training categories: \(f["r"] ?? 0) rare, \(f["c"] ?? 0) common, \(f["f"] ?? 0) frequent; "
                 + "held out: \(summary.heldOutNames.joined(separator: ", "))")

@@ -7,9 +7,10 @@ import Tensors
 
 /// A small world in a fresh temporary directory.
 private func makeWorld(seed: UInt64 = 7, categories: Int = 40, heldOut: Int = 4, images: Int = 80, valImages: Int = 30,
-                       size: Int = 64, threads: Int = 2) throws -> URL {
+                       size: Int = 64, threads: Int = 2, valOnly: Bool = false) throws -> URL {
     var c = WorldConfiguration()
     (c.seed, c.categories, c.heldOut, c.trainImages, c.valImages, c.width, c.height) = (seed, categories, heldOut, images, valImages, size, size)
+    c.writesTrainingSplit = !valOnly
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(UUID().uuidString)")
     _ = try Parallel.withThreads(threads) { try SyntheticWorld.generate(c, to: directory) }
     return directory
@@ -38,9 +39,19 @@ private func records(_ file: [String: Any], _ key: String) -> [[String: Any]] { 
     let first = try makeWorld(threads: 2), second = try makeWorld(threads: 1), other = try makeWorld(seed: 8)
     defer { for url in [first, second, other] { try? FileManager.default.removeItem(at: url) } }
     let a = try contents(first), b = try contents(second), c = try contents(other)
-    #expect(a.count == 80 + 30 + 2)
+    #expect(a.count == 80 + 30 + 3)
     #expect(a == b)
     #expect(a["train.json"] != c["train.json"])
+}
+
+@Test func valOnlyWritesTheSameValSplitAndNoTrainingSplit() throws {
+    let full = try makeWorld(), valOnly = try makeWorld(valOnly: true)
+    defer { for url in [full, valOnly] { try? FileManager.default.removeItem(at: url) } }
+    let all = try contents(full), written = try contents(valOnly)
+    #expect(written.count == 30 + 2)
+    #expect(written == all.filter { !$0.key.hasPrefix("train") })
+    let names = String(decoding: try #require(written["names.txt"]), as: UTF8.self).split(separator: "\n").map(String.init)
+    #expect(names == records(try json(full.appendingPathComponent("val.json")), "categories").map { $0["name"] as! String })
 }
 
 @Test func frequenciesFollowLVISRuleAndSpanTheTail() throws {

@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),
-        .testTarget(name: "SyntheticWorldTests", dependencies: ["SyntheticWorld", "Evaluation", "Imaging", "Tensors"]),
+        .testTarget(name: "SyntheticWorldTests", dependencies: ["SyntheticWorld", "Evaluation", "Imaging", "RegionSpot", "Tensors"]),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "PipelineProtocolTests", dependencies: ["PipelineProtocol"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "PipelineProtocol", "Imaging", "SAM", "TestSupport"]),

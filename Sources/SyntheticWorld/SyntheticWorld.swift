@@ -14,6 +14,9 @@ public struct WorldConfiguration: Sendable, Equatable {
     /// Whether to write train.json and the training PNGs. Without them the training scenes are
     /// still drawn, since val.json's frequency groups count them.
     public var writesTrainingSplit = true
+    /// Whether to write each val image's annotated boxes beside it as NAME.boxes.json (the boxes
+    /// file `predict`, `client` and `watch` read).
+    public var writesBoxSidecars = false
 
     /// Objects per scene are drawn uniformly from 1...maximumObjects.
     public static let maximumObjects = 6
@@ -91,6 +94,14 @@ public enum SyntheticWorld {
             try write(writer.file(train, split: "train"), to: directory.appendingPathComponent("train.json"))
         }
         try write(writer.file(val, split: "val"), to: directory.appendingPathComponent("val.json"))
+        if c.writesBoxSidecars {
+            for record in val {
+                let boxes = record.objects.map { o in "[\(o.box[0]), \(o.box[1]), \(o.box[0] + o.box[2]), \(o.box[1] + o.box[3])]" }
+                let name = (record.fileName as NSString).deletingPathExtension + ".boxes.json"
+                try write("{\"boxes\": [" + boxes.joined(separator: ", ") + "]}\n",
+                          to: directory.appendingPathComponent("val").appendingPathComponent(name))
+            }
+        }
         // The val vocabulary for --vocab-file: every category (held-out ones too) in id order.
         try write(catalogue.categories.map { $0.name + "\n" }.joined(), to: directory.appendingPathComponent("names.txt"))
         var groups: [String: Int] = ["r": 0, "c": 0, "f": 0]

@@ -27,6 +27,8 @@ extension RegionSpotCommand {
         var size = "128x128"
         @Flag(help: "Write only val.json and val/ (the training scenes are still drawn, for the frequency groups).")
         var valOnly = false
+        @Flag(help: "Also write each val image's annotated boxes beside it, as NAME.boxes.json (for predict, client and watch).")
+        var boxSidecars = false
         @OptionGroup var threads: ThreadOptions
 
         func validate() throws {
@@ -41,6 +43,7 @@ extension RegionSpotCommand {
             configuration.valImages = valImages
             configuration.seed = seed
             configuration.writesTrainingSplit = !valOnly
+            configuration.writesBoxSidecars = boxSidecars
             (configuration.width, configuration.height) = Self.parseSize(size)!
             let start = Date()
             let summary = try threads.run { try SyntheticWorld.generate(configuration, to: URL(fileURLWithPath: out)) }

@@ -2,15 +2,17 @@ import Foundation
 import Testing
 import Evaluation
 import Imaging
+import RegionSpot
 import Tensors
 @testable import SyntheticWorld
 
 /// A small world in a fresh temporary directory.
 private func makeWorld(seed: UInt64 = 7, categories: Int = 40, heldOut: Int = 4, images: Int = 80, valImages: Int = 30,
-                       size: Int = 64, threads: Int = 2, valOnly: Bool = false) throws -> URL {
+                       size: Int = 64, threads: Int = 2, valOnly: Bool = false, boxSidecars: Bool = false) throws -> URL {
     var c = WorldConfiguration()
     (c.seed, c.categories, c.heldOut, c.trainImages, c.valImages, c.width, c.height) = (seed, categories, heldOut, images, valImages, size, size)
     c.writesTrainingSplit = !valOnly
+    c.writesBoxSidecars = boxSidecars
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(UUID().uuidString)")
     _ = try Parallel.withThreads(threads) { try SyntheticWorld.generate(c, to: directory) }
     return directory
@@ -42,6 +44,21 @@ private func records(_ file: [String: Any], _ key: String) -> [[String: Any]] { 
     #expect(a.count == 80 + 30 + 3)
     #expect(a == b)
     #expect(a["train.json"] != c["train.json"])
+}
+
+@Test func boxSidecarsHoldEachValImagesAnnotatedBoxes() throws {
+    let world = try makeWorld(valOnly: true, boxSidecars: true)
+    defer { try? FileManager.default.removeItem(at: world) }
+    let val = try json(world.appendingPathComponent("val.json"))
+    for image in records(val, "images") {
+        let name = (image["file_name"] as! String).replacingOccurrences(of: ".png", with: ".boxes.json")
+        let sidecar = try BoxesFile(contentsOf: world.appendingPathComponent("val").appendingPathComponent(name))
+        let expected = records(val, "annotations").filter { $0["image_id"] as! Int == image["id"] as! Int }.map { a in
+            let b = (a["bbox"] as! [NSNumber]).map(\.floatValue)
+            return Box(x0: b[0], y0: b[1], x1: b[0] + b[2], y1: b[1] + b[3])
+        }
+        #expect(sidecar.boxes == expected, "\(name)")
+    }
 }
 
 @Test func valOnlyWritesTheSameValSplitAndNoTrainingSplit() throws {

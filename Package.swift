@@ -88,7 +88,7 @@ let package = Package(
             "Batch", "Watch", "Training", "SyntheticWorld", "Monitoring",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], resources: [.copy("DemoBundle")]),  // the embedded default model (see DemoBundle.swift)
 
         .executableTarget(name: "RegionSpotBench", dependencies: [
             "Tensors", "Checkpoints", "Imaging", "CLIP", "SAM", "Evaluation", "RegionSpot", "Training", "ZeroMQ", "PipelineProtocol",

@@ -1,30 +1,37 @@
 #!/usr/bin/env python3
-"""Builds the demo's small pretrained encoders on the synthetic world (issue 18).
+"""Builds the embedded demo bundle from scratch: the synthetic world, small pretrained encoders
+for it, a fusion head trained on it, and the measurements the README reports.
 
-Run from the repository root with the reference venv, through the CPU slot, after building
-the release binary (swift build -j 1 -c release --product regionspot):
-    /work/notes/bin/slot .venv-ref/bin/python Tools/build_demo.py [--out Benchmarks/out/demo]
+Run from the repository root with the reference venv, after building the release binary
+(swift build -c release --product regionspot), with nothing else running:
+    .venv-ref/bin/python Tools/build_demo.py [--out Benchmarks/out/demo]
 
 Steps, each timed (OUT/record.json keeps the times, the measurements and every file's sha256):
   1. `regionspot synth` renders the world into OUT/world (train and val, LVIS format).
   2. A CLIP-style model (OpenAI `clip.model.CLIP` at a small size: ViT width 128, 4 layers,
      patch 16 at 128 px; text transformer width 128, 3 layers; the real BPE tokenizer and
-     vocabulary) learns a region-level contrastive loss on the whole image's token map: the
+     vocabulary) learns a region-level contrastive loss on the whole image's token map (the
      last-block tokens averaged inside each object's mask, then ln_post and the projection,
      against the object's caption among all training names, plus colour-, shape- and
-     texture-only captions at half weight, plus a position loss (a linear probe on each
-     last-block patch token predicting its grid cell, weight 0.5, discarded afterwards) that
-     keeps absolute position in the tokens as a real CLIP ViT's last block does.
+     texture-only captions at half weight), a position loss (a linear probe on each patch token
+     predicting its grid cell, weight 0.5) and dense attribute probes (linear probes on each
+     patch token naming the colour, shape and texture of the object under it, or background);
+     the probes are discarded afterwards.
   3. A SAM-style model (segment-anything's ImageEncoderViT at patch 8, width 96, depth 4,
-     output 64, with the real PromptEncoder and MaskDecoder) learns box -> mask 0 with
-     BCE + dice (and its IoU head with MSE) under box jitter.
+     output 64, with the real PromptEncoder and MaskDecoder) learns box -> mask 0 and
+     point -> masks 1-3 with BCE + dice (and its IoU head with MSE).
   4. Measured on val: CLIP's zero-shot top-1 of the tokens pooled inside each ground-truth box
-     (all names, seen and held-out categories apart) and SAM's mIoU from ground-truth boxes.
-  5. Saved in the published layouts: OUT/sam_demo.pth (segment-anything state dict, torch.save)
-     and OUT/clip_demo.pt (OpenAI CLIP state dict, torch.save); then converted by
-     `regionspot convert` into the encoder bundle OUT/bundle, whose fusion head is PyTorch's
-     default initialisation (what `regionspot train` starts from), and checked with
-     `regionspot models check`.
+     and SAM's mIoU from ground-truth boxes.
+  5. Saved in the published layouts (OUT/sam_demo.pth, OUT/clip_demo.pt), converted by
+     `regionspot convert` into the encoder bundle OUT/bundle (fusion head at PyTorch's default
+     initialisation) and checked with `regionspot models check`.
+  6. `regionspot train` trains the fusion head on the cached features of the training split
+     (softmax cross-entropy); its bundle is stored in fp16 as the embedded demo bundle
+     (Sources/regionspot/DemoBundle) and evaluated on val with ground-truth boxes.
+  7. Baselines on the same val split: crop-CLIP (CLIP's tokens pooled in each box, zero-shot) and
+     the same fusion training on randomly initialised encoders (--skip-baselines skips them).
+  8. OUT/record.json and Tools/demo_record.json (committed) keep the settings, timings,
+     measurements and every file's sha256; a test checks the committed bundle against it.
 Held-out categories never reach training: their names are not in train.json.
 Deterministic for a seed and thread count (seeded generators, deterministic algorithms).
 """
@@ -184,7 +191,20 @@ def attribute_phrases(category):
     return [f"{category['color']} object", category["shape"], f"{category['texture']} object"]
 
 
-def train_clip(model, train, tokenizer, steps, batch_size, lr, seed):
+def dense_targets(weights, image_index, labels, images, background):
+    """Per patch of each image, the label of the object covering most of it (at least 30%), else
+    `background`: [images · GRID²]. Later objects win ties, as they are drawn on top."""
+    targets = torch.full((images, GRID * GRID), background, dtype=torch.long)
+    best = torch.zeros(images, GRID * GRID)
+    for row in range(weights.shape[0]):
+        image = int(image_index[row])
+        wins = (weights[row] >= best[image]) & (weights[row] >= 0.3)
+        targets[image][wins] = labels[row]
+        best[image] = torch.maximum(best[image], weights[row])
+    return targets.reshape(-1)
+
+
+def train_clip(model, train, tokenizer, steps, batch_size, lr, seed, dense_weight=0.0):
     names = sorted({c["name"] for c in train.categories.values()})
     name_index = {n: i for i, n in enumerate(names)}
     attributes = [sorted({attribute_phrases(c)[k] for c in train.categories.values()}) for k in range(3)]
@@ -192,8 +212,12 @@ def train_clip(model, train, tokenizer, steps, batch_size, lr, seed):
     attribute_texts = [[[t.format(p) for p in group] for group in attributes] for t in TEMPLATES]
     tokens = [tokenizer(t) for t in texts]
     attribute_tokens = [[tokenizer(group) for group in by_template] for by_template in attribute_texts]
-    probe = torch.nn.Linear(model.visual.transformer.width, GRID * GRID)
-    parameters = list(model.parameters()) + list(probe.parameters())
+    width = model.visual.transformer.width
+    probe = torch.nn.Linear(width, GRID * GRID)
+    # Dense attribute probes: each patch token names the colour, shape and texture of the object
+    # under it (or background), so that every token carries local meaning, not only the pooled mean.
+    dense_probes = torch.nn.ModuleList([torch.nn.Linear(width, len(group) + 1) for group in attributes])
+    parameters = list(model.parameters()) + list(probe.parameters()) + list(dense_probes.parameters())
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.05)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -216,13 +240,18 @@ def train_clip(model, train, tokenizer, steps, batch_size, lr, seed):
             return F.cross_entropy(scale * regions @ F.normalize(encode_text(model, caption_tokens), dim=-1).T, targets)
 
         categories = [train.categories[a["category_id"]] for a in flat]
+        patch_tokens = tokens_map[:, 1:, :]
         loss_name = contrast(tokens[template], torch.tensor([name_index[c["name"]] for c in categories]))
         loss_attributes = sum(
             contrast(attribute_tokens[template][k], torch.tensor([attributes[k].index(attribute_phrases(c)[k]) for c in categories]))
             for k in range(3))
-        patch_tokens = tokens_map[:, 1:, :]
         loss_position = F.cross_entropy(probe(patch_tokens).reshape(-1, GRID * GRID), cells.repeat(len(indices)))
         loss = loss_name + 0.5 * loss_attributes + 0.5 * loss_position
+        if dense_weight > 0:
+            for k in range(3):
+                labels = [attributes[k].index(attribute_phrases(c)[k]) for c in categories]
+                targets = dense_targets(weights, image_index, labels, len(indices), len(attributes[k]))
+                loss = loss + dense_weight * F.cross_entropy(dense_probes[k](patch_tokens).reshape(-1, len(attributes[k]) + 1), targets)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -282,12 +311,16 @@ def make_sam():
     return Sam(encoder, prompt, decoder, pixel_mean=SAM_MEAN.flatten().tolist(), pixel_std=SAM_STD.flatten().tolist())
 
 
-def sam_masks(sam, embedding, image_pe, boxes):
-    """Mask 0 logits at 128 px and predicted IoU for [n, 4] xyxy boxes on one image embedding [1, 64, 16, 16]."""
-    sparse, dense = sam.prompt_encoder(points=None, boxes=boxes, masks=None)
+def sam_masks(sam, embedding, image_pe, boxes=None, points=None, multimask=False):
+    """Mask logits at 128 px and predicted IoU on one image embedding [1, 64, 16, 16], prompted by
+    [n, 4] xyxy boxes (mask 0: [n, 128, 128], [n]) or by one positive point each, [n, 2] pixel
+    coordinates (with `multimask`, masks 1-3 as SAM's automatic mask generator asks: [n, 3, 128, 128], [n, 3])."""
+    point_prompt = None if points is None else (points[:, None, :], torch.ones(points.shape[0], 1, dtype=torch.long))
+    sparse, dense = sam.prompt_encoder(points=point_prompt, boxes=boxes, masks=None)
     low, iou = sam.mask_decoder(image_embeddings=embedding, image_pe=image_pe, sparse_prompt_embeddings=sparse,
-                                dense_prompt_embeddings=dense, multimask_output=False)
-    return F.interpolate(low, size=(128, 128), mode="bilinear", align_corners=False)[:, 0], iou[:, 0]
+                                dense_prompt_embeddings=dense, multimask_output=multimask)
+    masks = F.interpolate(low, size=(128, 128), mode="bilinear", align_corners=False)
+    return (masks, iou) if multimask else (masks[:, 0], iou[:, 0])
 
 
 def xyxy(annotations):
@@ -295,7 +328,21 @@ def xyxy(annotations):
                          for a in annotations], dtype=torch.float32)
 
 
+def mask_losses(logits, target):
+    """Per mask: BCE + dice against `target` (same shape, [..., H, W]), and the hard mask's IoU."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=(-2, -1))
+    p = logits.sigmoid()
+    dice = 1 - (2 * (p * target).sum((-2, -1)) + 1) / (p.sum((-2, -1)) + target.sum((-2, -1)) + 1)
+    with torch.no_grad():
+        hard = (logits > 0).float()
+        iou = (hard * target).sum((-2, -1)) / ((hard + target).clamp(max=1).sum((-2, -1))).clamp(min=1)
+    return bce + dice, iou
+
+
 def train_sam(sam, train, steps, batch_size, lr, seed):
+    """Box prompts -> mask 0, as RegionSpot prompts SAM, and one random point inside each object ->
+    masks 1-3, as the automatic mask generator prompts it (SAM's recipe: only the best of the three
+    masks learns the mask, all three learn their IoU), so that both box tokens and proposals work."""
     optimizer = torch.optim.AdamW(sam.parameters(), lr=lr, weight_decay=0.01)
     warmup = max(1, steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -310,20 +357,23 @@ def train_sam(sam, train, steps, batch_size, lr, seed):
         image_pe = sam.prompt_encoder.get_dense_pe()
         losses = []
         for i, per_image in enumerate(annotations):
+            target = train.masks(per_image)
             boxes = xyxy(per_image)
             # Jitter: each side moves by up to 10% of the box's size (at most 8 px), as a detector's boxes would.
             size = torch.cat([boxes[:, 2:] - boxes[:, :2]] * 2, dim=1)
             noise = (torch.randn(boxes.shape, generator=generator) * 0.1 * size).clamp(-8, 8)
-            jittered = (boxes + noise).clamp(0, 128)
-            logits, predicted_iou = sam_masks(sam, embeddings[i:i + 1], image_pe, jittered)
-            target = train.masks(per_image)
-            bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=(1, 2))
-            p = logits.sigmoid()
-            dice = 1 - (2 * (p * target).sum((1, 2)) + 1) / (p.sum((1, 2)) + target.sum((1, 2)) + 1)
-            with torch.no_grad():
-                hard = (logits > 0).float()
-                iou = (hard * target).sum((1, 2)) / ((hard + target).clamp(max=1).sum((1, 2))).clamp(min=1)
-            losses.append(bce + dice + (predicted_iou - iou) ** 2)
+            logits, predicted_iou = sam_masks(sam, embeddings[i:i + 1], image_pe, boxes=(boxes + noise).clamp(0, 128))
+            box_loss, iou = mask_losses(logits, target)
+            # A pixel of each object's visible mask, at its centre, as a point prompt.
+            points = []
+            for mask in target:
+                ys, xs = torch.nonzero(mask, as_tuple=True)
+                pick = int(torch.randint(len(xs), (1,), generator=generator))
+                points.append([float(xs[pick]) + 0.5, float(ys[pick]) + 0.5])
+            point_logits, point_iou = sam_masks(sam, embeddings[i:i + 1], image_pe, points=torch.tensor(points), multimask=True)
+            point_loss, point_actual = mask_losses(point_logits, target[:, None].expand_as(point_logits))
+            losses.append(box_loss + (predicted_iou - iou) ** 2
+                          + point_loss.min(dim=1).values + ((point_iou - point_actual) ** 2).mean(dim=1))
         loss = torch.cat(losses).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -343,7 +393,7 @@ def sam_miou(sam, val, batch_size=32):
         images, annotations = val.batch(indices)
         embeddings = sam.image_encoder((images - SAM_MEAN) / SAM_STD)
         for i, per_image in enumerate(annotations):
-            logits, _ = sam_masks(sam, embeddings[i:i + 1], image_pe, xyxy(per_image))
+            logits, _ = sam_masks(sam, embeddings[i:i + 1], image_pe, boxes=xyxy(per_image))
             hard, target = (logits > 0).float(), val.masks(per_image)
             ious += ((hard * target).sum((1, 2)) / (hard + target).clamp(max=1).sum((1, 2)).clamp(min=1)).tolist()
     return {"sam_miou_gt_boxes": float(np.mean(ious)), "sam_eval_boxes": len(ious)}
@@ -364,13 +414,13 @@ def default_fusion_head(token_dim, d_model, text_dim, feedforward, seed):
     return {k: v.detach().contiguous() for k, v in head.state_dict().items()}
 
 
-def make_bundle(binary, out, sam_path, clip_path, fusion_feedforward, seed):
-    bundle = os.path.join(out, "bundle")
+def make_bundle(binary, out, sam_path, clip_path, fusion_feedforward, seed, name="bundle"):
+    bundle = os.path.join(out, name)
     os.makedirs(bundle, exist_ok=True)
     for source, target in [(sam_path, "sam.safetensors"), (clip_path, "clip.safetensors")]:
         subprocess.run([binary, "convert", source, os.path.join(bundle, target)], check=True)
     save_file(default_fusion_head(64, 128, 128, fusion_feedforward, seed), os.path.join(bundle, "fusion_init.safetensors"))
-    manifest = {"format": "regionspot-bundle", "version": 1, "name": "regionspot-demo-encoders",
+    manifest = {"format": "regionspot-bundle", "version": 1, "name": "regionspot-demo-" + name,
                 "sam": {"weights": "sam.safetensors"}, "clip": {"weights": "clip.safetensors", "input_size": 128},
                 "fusion": {"weights": "fusion_init.safetensors"}, "templates": TEMPLATES}
     with open(os.path.join(bundle, "regionspot.json"), "w") as f:
@@ -378,6 +428,97 @@ def make_bundle(binary, out, sam_path, clip_path, fusion_feedforward, seed):
     check = subprocess.run([binary, "models", "check", bundle], check=True, capture_output=True, text=True).stdout
     log(check)
     return bundle, check
+
+
+# MARK: - Fusion training, evaluation and the baselines
+
+def run(command, log_file=None):
+    """Runs a command of the built binary, echoing it; its output goes to `log_file` when given."""
+    log("$ " + " ".join(command))
+    if log_file is None:
+        subprocess.run(command, check=True)
+    else:
+        with open(log_file, "w") as f:
+            subprocess.run(command, check=True, stdout=f, stderr=subprocess.STDOUT)
+
+
+def train_fusion(binary, encoders, world, out, args):
+    """`regionspot train` on the frozen encoders' cached features of the training split."""
+    run([binary, "train", "--model", encoders, "--out", out, "--data", f"lvis:{world}/train.json:{world}/train",
+         "--val", f"lvis:{world}/val.json:{world}/val", "--cache-dir", os.path.join(args.out, "cache"),
+         "--loss", "cross-entropy", "--steps", str(args.fusion_steps), "--batch-size", str(args.fusion_batch),
+         "--lr", str(args.fusion_lr), "--warmup-iters", str(args.fusion_steps // 20), "--weight-decay", "0.05",
+         "--validate-every", str(args.fusion_steps // 4), "--checkpoint-every", str(args.fusion_steps // 4),
+         "--seed", str(args.seed), "--threads", str(args.threads)], log_file=out + ".log")
+
+
+def evaluate(binary, world, results, categories, label):
+    """`regionspot eval` of an LVIS results file on val: AP, APr, APc, APf and AP over held-out categories."""
+    metrics_file = results.replace(".json", ".metrics.json")
+    run([binary, "eval", "--gt", f"{world}/val.json", "--dt", results, "--per-category", "--json", metrics_file],
+        log_file=results.replace(".json", ".eval.txt"))
+    with open(metrics_file) as f:
+        metrics = json.load(f)
+    per_category = {c["id"]: c["AP"] for c in metrics["per_category"]}
+    held_out = [per_category[i] for i, c in categories.items() if c.get("held_out") and per_category.get(i, -1) >= 0]
+    summary = {k: metrics[k] for k in ("AP", "APr", "APc", "APf")}
+    summary["AP_held_out"] = float(np.mean(held_out)) if held_out else -1.0
+    log(f"{label}: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
+    return summary
+
+
+def recognise_val(binary, bundle, world, results, threads):
+    """RegionSpot's GT-box protocol on val through `predict --dataset --gt-boxes`."""
+    run([binary, "predict", "--model", bundle, "--dataset", f"{world}/val.json", "--images", f"{world}/val", "--gt-boxes",
+         "--out", results, "--threads", str(threads)], log_file=results.replace(".json", ".log"))
+
+
+@torch.no_grad()
+def crop_clip_results(model, val, tokenizer, path, batch_size=64):
+    """The crop-CLIP baseline RegionSpot improves on: CLIP's tokens pooled inside each box, named by
+    the softmax over all val names at CLIP's logit scale, scored as RegionSpot's GT-box protocol
+    (each image's 900 best (box, class) pairs by probability)."""
+    ids = sorted(val.categories)
+    text = class_embeddings(model, tokenizer, [val.categories[i]["name"] for i in ids])
+    scale = model.logit_scale.exp().clamp(max=100)
+    results = []
+    for start in range(0, len(val.usable), batch_size):
+        indices = val.usable[start:start + batch_size]
+        images, annotations = val.batch(indices)
+        flat = [a for per_image in annotations for a in per_image]
+        image_index = torch.tensor([i for i, per_image in enumerate(annotations) for _ in per_image])
+        weights = box_weights([a["bbox"] for a in flat], images.shape[-1])
+        regions = F.normalize(pooled_embeddings(model.visual, token_map(model.visual, images), image_index, weights), dim=-1)
+        probabilities = (scale * regions @ text.T).softmax(-1)
+        for i in range(len(indices)):
+            rows = (image_index == i).nonzero().flatten()
+            if len(rows) == 0:
+                continue
+            p = probabilities[rows]
+            top = p.flatten().topk(min(900, p.numel()))
+            for score, flat_index in zip(top.values.tolist(), top.indices.tolist()):
+                a = flat[int(rows[flat_index // len(ids)])]
+                results.append({"image_id": a["image_id"], "category_id": ids[flat_index % len(ids)],
+                                "bbox": a["bbox"], "score": score})
+    with open(path, "w") as f:
+        json.dump(results, f)
+
+
+def save_half(bundle, target):
+    """The trained bundle's weights stored as fp16 safetensors (computation stays fp32), with its manifest."""
+    from safetensors.torch import load_file
+    os.makedirs(target, exist_ok=True)
+    with open(os.path.join(bundle, "regionspot.json")) as f:
+        manifest = json.load(f)
+    manifest["name"] = "regionspot-demo"
+    for part in ("sam", "clip", "fusion"):
+        name = part + ".safetensors"
+        tensors = {k: v.half().contiguous() for k, v in sorted(load_file(os.path.join(bundle, manifest[part]["weights"])).items())}
+        save_file(tensors, os.path.join(target, name))
+        manifest[part]["weights"] = name
+    with open(os.path.join(target, "regionspot.json"), "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 # MARK: - Main
@@ -398,6 +539,16 @@ def main():
     parser.add_argument("--sam-lr", type=float, default=1e-3)
     parser.add_argument("--fusion-feedforward", type=int, default=512,
                         help="the fusion head's FFN width (RegionSpot's 2048 is sized for D=768; the demo's D is 128)")
+    parser.add_argument("--fusion-steps", type=int, default=30000)
+    parser.add_argument("--fusion-batch", type=int, default=16)
+    parser.add_argument("--fusion-lr", type=float, default=5e-4)
+    parser.add_argument("--clip-dense-weight", type=float, default=1.0,
+                        help="weight of the dense attribute probes (each patch token names its object's colour, shape, texture)")
+    parser.add_argument("--demo-bundle", default=os.path.join(ROOT, "Sources", "regionspot", "DemoBundle"),
+                        help="where the fp16 demo bundle is written (the one the executable embeds)")
+    parser.add_argument("--record", default=os.path.join(ROOT, "Tools", "demo_record.json"),
+                        help="the committed record of settings, timings, measurements and hashes")
+    parser.add_argument("--skip-baselines", action="store_true", help="no crop-CLIP and random-encoder baselines")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -420,7 +571,8 @@ def main():
     began = time.time()
     torch.manual_seed(args.seed)
     clip_model = make_clip()
-    record["metrics"].update(train_clip(clip_model, train, tokenizer, args.clip_steps, args.clip_batch, args.clip_lr, args.seed))
+    record["metrics"].update(train_clip(clip_model, train, tokenizer, args.clip_steps, args.clip_batch, args.clip_lr, args.seed,
+                                         args.clip_dense_weight))
     timings["clip_pretraining"] = time.time() - began
     clip_model.eval()
     record["metrics"].update(clip_zero_shot(clip_model, val, tokenizer))
@@ -443,11 +595,47 @@ def main():
 
     bundle, check = make_bundle(args.binary, args.out, sam_path, clip_path, args.fusion_feedforward, args.seed)
     record["models_check"] = check
+
+    began = time.time()
+    trained = os.path.join(args.out, "trained")
+    train_fusion(args.binary, bundle, world, trained, args)
+    timings["fusion_training"] = time.time() - began
+    save_half(trained, args.demo_bundle)
+    began = time.time()
+    recognise_val(args.binary, args.demo_bundle, world, os.path.join(args.out, "results-demo.json"), args.threads)
+    timings["val_recognition"] = time.time() - began
+    metrics = record["metrics"]
+    metrics["demo_bundle"] = evaluate(args.binary, world, os.path.join(args.out, "results-demo.json"), val.categories, "demo bundle")
+
+    if not args.skip_baselines:
+        began = time.time()
+        crop_clip_results(clip_model, val, tokenizer, os.path.join(args.out, "results-crop-clip.json"))
+        metrics["crop_clip"] = evaluate(args.binary, world, os.path.join(args.out, "results-crop-clip.json"), val.categories,
+                                        "crop-CLIP (CLIP's tokens pooled in the box)")
+        torch.manual_seed(args.seed + 2)
+        random_clip, random_sam = os.path.join(args.out, "random_clip.pt"), os.path.join(args.out, "random_sam.pth")
+        torch.save(make_clip().state_dict(), random_clip)
+        torch.save(make_sam().state_dict(), random_sam)
+        random_bundle, _ = make_bundle(args.binary, args.out, random_sam, random_clip, args.fusion_feedforward, args.seed,
+                                       name="bundle-random")
+        train_fusion(args.binary, random_bundle, world, os.path.join(args.out, "trained-random"), args)
+        recognise_val(args.binary, os.path.join(args.out, "trained-random"), world, os.path.join(args.out, "results-random.json"),
+                      args.threads)
+        metrics["random_encoders"] = evaluate(args.binary, world, os.path.join(args.out, "results-random.json"), val.categories,
+                                              "random encoders, same fusion training")
+        timings["baselines"] = time.time() - began
+
     files = [os.path.join(world, "train.json"), os.path.join(world, "val.json"), clip_path, sam_path] + \
-        [os.path.join(bundle, name) for name in sorted(os.listdir(bundle))]
-    record["sha256"] = {os.path.relpath(path, args.out): sha256(path) for path in files}
-    with open(os.path.join(args.out, "record.json"), "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
+        [os.path.join(args.demo_bundle, name) for name in sorted(os.listdir(args.demo_bundle))]
+    record["sha256"] = {os.path.relpath(path, ROOT) if path.startswith(args.demo_bundle) else os.path.relpath(path, args.out): sha256(path)
+                        for path in files}
+    record["settings"]["out"] = os.path.relpath(args.out, ROOT)
+    record["settings"]["binary"] = os.path.relpath(args.binary, ROOT)
+    record["settings"]["demo_bundle"] = os.path.relpath(args.demo_bundle, ROOT)
+    for path in (os.path.join(args.out, "record.json"), args.record):
+        with open(path, "w") as f:
+            json.dump(record, f, indent=2, sort_keys=True)
+            f.write("\n")
     log(json.dumps(record["timings_s"]))
 
 

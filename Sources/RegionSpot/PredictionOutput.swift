@@ -37,6 +37,18 @@ public struct PredictionOutput: Codable, Sendable {
         timings = includeTimings ? recognition.timings : nil
     }
 
+    /// One line per region: its box (and box score), then its labels with their probabilities.
+    public func text() -> String {
+        var lines = ["\(image) (\(width)×\(height)): \(regions.count) region\(regions.count == 1 ? "" : "s")"]
+        for region in regions {
+            let box = region.box.map { String(format: "%.0f", $0) }.joined(separator: ", ")
+            let boxScore = region.boxScore.map { String(format: " (box %.2f)", $0) } ?? ""
+            let labels = region.labels.map { String(format: "%@ %.2f", $0.name, $0.score) }.joined(separator: ", ")
+            lines.append("  [\(box)]\(boxScore): \(labels)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
     public func json() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -60,12 +60,13 @@ extension RegionSpotCommand {
             }
             let result = try client.recognize(
                 RecognitionRequest(image: .encoded(data, source: image!), boxes: boxes.boxes, boxScores: boxes.scores,
-                                   vocabulary: vocabulary, topK: recognition.topK, masks: recognition.masks,
+                                   vocabulary: vocabulary, topK: recognition.topK, masks: recognition.masks || recognition.visualize != nil,
                                    proposals: proposals.map { _ in AutomaticMaskGenerator.Options() }),
                 deadlineMilliseconds: timeoutMs)
-            let output = PredictionOutput(image: image!, width: result.imageWidth, height: result.imageHeight, recognition: result,
+            var output = PredictionOutput(image: image!, width: result.imageWidth, height: result.imageHeight, recognition: result,
                                           vocabulary: vocabulary)
-            print(String(decoding: try output.json(), as: UTF8.self))
+            if !recognition.masks { output.regions.indices.forEach { output.regions[$0].mask = nil } }
+            try recognition.show(output, result, vocabulary: vocabulary, picture: RGBImage(decoding: data, source: image!))
         }
 
         private func printHealth(_ client: PipelineClient) throws {

@@ -1,16 +1,19 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import RegionSpot
 import Tensors
 
 /// Option groups every verb that loads a model shares.
 
-/// `--model BUNDLE`: a model bundle directory (with regionspot.json).
+/// `--model BUNDLE`: a model bundle directory (with regionspot.json), by default the embedded demo bundle.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model bundle directory (with regionspot.json).")
-    var model: String
+    @Option(help: ArgumentHelp("Model bundle directory (with regionspot.json).",
+                               discussion: "Default: the embedded demo bundle (\(DemoBundle.summary))."))
+    var model: String?
 
-    func bundle() throws -> ModelBundle { try ModelBundle(directory: URL(fileURLWithPath: model)) }
+    func directory() throws -> URL { try model.map { URL(fileURLWithPath: $0) } ?? DemoBundle.directory() }
+    func bundle() throws -> ModelBundle { try ModelBundle(directory: directory()) }
 }
 
 /// `--threads N`: the compute threads this command's kernels use.
@@ -67,11 +70,16 @@ struct LabelOptions: ParsableArguments {
     }
 }
 
-/// What to recognize, as predict and client take it: boxes, a vocabulary, how many labels, masks.
+/// What to recognize, as predict and client take it: boxes, a vocabulary, how many labels, masks;
+/// and how to show the answer.
 struct RecognitionOptions: ParsableArguments {
     @Option(help: "JSON file of boxes [x0, y0, x1, y1] in image pixels, optionally with detector scores.")
     var boxes: String?
     @OptionGroup var labels: LabelOptions
+    @Option(help: "Write a picture of the boxes, labels, scores and masks here (.png or .jpg).")
+    var visualize: String?
+    @Flag(help: "Print one line per region instead of JSON.")
+    var text = false
 
     var topK: Int { labels.topK }
     var masks: Bool { labels.masks }
@@ -85,14 +93,17 @@ struct RecognitionOptions: ParsableArguments {
     func vocabulary() throws -> [String] { try labels.vocabulary()! }
 
     func boxesFile() throws -> BoxesFile { try BoxesFile(contentsOf: URL(fileURLWithPath: boxes!)) }
+
+    /// Prints `output` as asked (JSON or text) and draws the picture when asked.
+    func show(_ output: PredictionOutput, _ recognition: Recognition, vocabulary: [String], picture: @autoclosure () throws -> RGBImage) throws {
+        if let visualize {
+            try Visualization.draw(recognition, vocabulary: vocabulary, on: picture()).write(to: URL(fileURLWithPath: visualize))
+        }
+        print(text ? output.text() : String(decoding: try output.json(), as: UTF8.self))
+    }
 }
 
 /// A recognizer for a command's options.
 func makeRecognizer(_ model: ModelOptions, _ threads: ThreadOptions, _ cache: CacheOptions) throws -> Recognizer {
-    try makeRecognizer(bundle: model.model, threads, cache)
-}
-
-func makeRecognizer(bundle: String, _ threads: ThreadOptions, _ cache: CacheOptions) throws -> Recognizer {
-    try Recognizer(bundle: ModelBundle(directory: URL(fileURLWithPath: bundle)),
-                   cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"), threads: threads.threads)
+    try Recognizer(bundle: model.bundle(), cacheDirectory: cache.directory?.appendingPathComponent("class-embeddings"), threads: threads.threads)
 }

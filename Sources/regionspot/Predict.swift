@@ -30,15 +30,14 @@ extension RegionSpotCommand {
                                        + "{\"<image_id>\": {boxes [[x0, y0, x1, y1]], scores}} (GLIP's nms_results_…_lvis_val.json)."))
         var proposals: String?
         @OptionGroup(title: "Automatic mask generator (without --boxes)") var generator: MaskGeneratorOptions
-        @Option(help: "Write a picture of the boxes, labels, scores and masks here (.png or .jpg).")
-        var visualize: String?
         @Flag(help: "Include per-stage timings in the JSON.")
         var timings = false
 
         func validate() throws {
             if dataset.dataset != nil {
-                guard image == nil, recognition.boxes == nil, recognition.labels.vocab == nil, visualize == nil, !timings else {
-                    throw ValidationError("--dataset takes no image, --boxes, --vocab, --visualize or --timings (--vocab-file: one name per category)")
+                guard image == nil, recognition.boxes == nil, recognition.labels.vocab == nil, recognition.visualize == nil,
+                      !recognition.text, !timings else {
+                    throw ValidationError("--dataset takes no image, --boxes, --vocab, --visualize, --text or --timings (--vocab-file: one name per category)")
                 }
                 try dataset.check(proposals: proposals)
             } else {
@@ -69,14 +68,11 @@ extension RegionSpotCommand {
             let picture = try RGBImage(contentsOf: URL(fileURLWithPath: image))
             let recognizer = try makeRecognizer(model, threads, cache)
             let result = try recognizer.recognize(image: picture, regions: regions, vocabulary: vocabulary, topK: recognition.topK,
-                                                  masks: recognition.masks || visualize != nil)
-            if let visualize {
-                try Visualization.draw(result, vocabulary: vocabulary, on: picture).write(to: URL(fileURLWithPath: visualize))
-            }
+                                                  masks: recognition.masks || recognition.visualize != nil)
             var output = PredictionOutput(image: image, width: picture.width, height: picture.height, recognition: result,
                                           vocabulary: vocabulary, includeTimings: timings)
             if !recognition.masks { output.regions.indices.forEach { output.regions[$0].mask = nil } }
-            print(String(decoding: try output.json(), as: UTF8.self))
+            try recognition.show(output, result, vocabulary: vocabulary, picture: picture)
         }
     }
 }

@@ -25,8 +25,7 @@ extension RegionSpotCommand {
         var inbox: String
         @Option(help: "Where results are written.")
         var out: String
-        @Option(help: "Model bundle directory (with regionspot.json): recognize in this process.")
-        var model: String?
+        @OptionGroup(title: "Recognize in this process (the default)") var model: ModelOptions
         @Option(help: "Or a running daemon's endpoint (tcp://HOST:PORT): recognize there, with the same outputs.")
         var connect: String?
         @Option(help: "With --connect: milliseconds to wait for each attempt's reply (also the request's deadline).")
@@ -53,7 +52,7 @@ extension RegionSpotCommand {
         @OptionGroup(title: "Automatic mask generator (with --proposals sam)") var generator: MaskGeneratorOptions
 
         func validate() throws {
-            guard (model == nil) != (connect == nil) else { throw ValidationError("give exactly one of --model and --connect") }
+            guard model.model == nil || connect == nil else { throw ValidationError("give --model or --connect, not both") }
             guard timeoutMs >= 1, retries >= 0 else { throw ValidationError("--timeout-ms must be at least 1 and --retries at least 0") }
             guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
             guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
@@ -70,7 +69,7 @@ extension RegionSpotCommand {
             (options.once, options.maxAttempts, options.jobs, options.sidecarTimeout) = (once, maxAttempts, jobs, sidecarTimeout)
             options.proposals = proposals.map { _ in generator.options }
             let engine: any Recognizing = try connect.map { try PipelineClient(endpoint: $0, timeoutMilliseconds: timeoutMs, retries: retries) }
-                ?? makeRecognizer(bundle: model!, threads, cache)
+                ?? makeRecognizer(model, threads, cache)
             let watcher = try Watcher(options: options, engine: engine) { line in
                 FileHandle.standardError.write(Data("\n\(line)\n".utf8))
             }

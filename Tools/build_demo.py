@@ -273,20 +273,25 @@ def class_embeddings(model, tokenizer, names):
     return F.normalize(torch.stack(per_template).mean(0), dim=-1)
 
 
+def box_pooled_regions(model, val, batch_size=64):
+    """Per batch of val images: their annotations (flat), each one's image in the batch, and the
+    unit embedding of CLIP's tokens pooled inside its ground-truth box."""
+    for start in range(0, len(val.usable), batch_size):
+        images, annotations = val.batch(val.usable[start:start + batch_size])
+        flat = [a for per_image in annotations for a in per_image]
+        image_index = torch.tensor([i for i, per_image in enumerate(annotations) for _ in per_image])
+        weights = box_weights([a["bbox"] for a in flat], images.shape[-1])
+        yield flat, image_index, F.normalize(pooled_embeddings(model.visual, token_map(model.visual, images), image_index, weights), dim=-1)
+
+
 @torch.no_grad()
-def clip_zero_shot(model, val, tokenizer, batch_size=64):
+def clip_zero_shot(model, val, tokenizer):
     """Top-1 over all val names of CLIP's tokens pooled inside each ground-truth box."""
     ids = sorted(val.categories)
     text = class_embeddings(model, tokenizer, [val.categories[i]["name"] for i in ids])
     correct = {False: 0, True: 0}
     total = {False: 0, True: 0}
-    for start in range(0, len(val.usable), batch_size):
-        indices = val.usable[start:start + batch_size]
-        images, annotations = val.batch(indices)
-        flat = [a for per_image in annotations for a in per_image]
-        image_index = torch.tensor([i for i, per_image in enumerate(annotations) for _ in per_image])
-        weights = box_weights([a["bbox"] for a in flat], images.shape[-1])
-        regions = F.normalize(pooled_embeddings(model.visual, token_map(model.visual, images), image_index, weights), dim=-1)
+    for flat, _, regions in box_pooled_regions(model, val):
         predicted = (regions @ text.T).argmax(-1)
         for a, p in zip(flat, predicted.tolist()):
             held_out = bool(val.categories[a["category_id"]].get("held_out", False))
@@ -474,7 +479,7 @@ def recognise_val(binary, bundle, world, results, threads):
 
 
 @torch.no_grad()
-def crop_clip_results(model, val, tokenizer, path, batch_size=64):
+def crop_clip_results(model, val, tokenizer, path):
     """The crop-CLIP baseline RegionSpot improves on: CLIP's tokens pooled inside each box, named by
     the softmax over all val names at CLIP's logit scale, scored as RegionSpot's GT-box protocol
     (each image's 900 best (box, class) pairs by probability)."""
@@ -482,15 +487,9 @@ def crop_clip_results(model, val, tokenizer, path, batch_size=64):
     text = class_embeddings(model, tokenizer, [val.categories[i]["name"] for i in ids])
     scale = model.logit_scale.exp().clamp(max=100)
     results = []
-    for start in range(0, len(val.usable), batch_size):
-        indices = val.usable[start:start + batch_size]
-        images, annotations = val.batch(indices)
-        flat = [a for per_image in annotations for a in per_image]
-        image_index = torch.tensor([i for i, per_image in enumerate(annotations) for _ in per_image])
-        weights = box_weights([a["bbox"] for a in flat], images.shape[-1])
-        regions = F.normalize(pooled_embeddings(model.visual, token_map(model.visual, images), image_index, weights), dim=-1)
+    for flat, image_index, regions in box_pooled_regions(model, val):
         probabilities = (scale * regions @ text.T).softmax(-1)
-        for i in range(len(indices)):
+        for i in range(int(image_index.max()) + 1):
             rows = (image_index == i).nonzero().flatten()
             if len(rows) == 0:
                 continue

@@ -63,9 +63,8 @@ extension RegionSpotCommand {
                                    vocabulary: vocabulary, topK: recognition.topK, masks: recognition.masks || recognition.visualize != nil,
                                    proposals: proposals.map { _ in AutomaticMaskGenerator.Options() }),
                 deadlineMilliseconds: timeoutMs)
-            var output = PredictionOutput(image: image!, width: result.imageWidth, height: result.imageHeight, recognition: result,
+            let output = PredictionOutput(image: image!, width: result.imageWidth, height: result.imageHeight, recognition: result,
                                           vocabulary: vocabulary)
-            if !recognition.masks { output.regions.indices.forEach { output.regions[$0].mask = nil } }
             try recognition.show(output, result, vocabulary: vocabulary, picture: RGBImage(decoding: data, source: image!))
         }
 

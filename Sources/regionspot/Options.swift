@@ -94,11 +94,14 @@ struct RecognitionOptions: ParsableArguments {
 
     func boxesFile() throws -> BoxesFile { try BoxesFile(contentsOf: URL(fileURLWithPath: boxes!)) }
 
-    /// Prints `output` as asked (JSON or text) and draws the picture when asked.
+    /// Prints `output` as asked (JSON or text), without masks unless --masks asked for them (the
+    /// picture needs them, so they are computed for --visualize alone), and draws the picture when asked.
     func show(_ output: PredictionOutput, _ recognition: Recognition, vocabulary: [String], picture: @autoclosure () throws -> RGBImage) throws {
         if let visualize {
             try Visualization.draw(recognition, vocabulary: vocabulary, on: picture()).write(to: URL(fileURLWithPath: visualize))
         }
+        var output = output
+        if !masks { output.regions.indices.forEach { output.regions[$0].mask = nil } }
         print(text ? output.text() : String(decoding: try output.json(), as: UTF8.self))
     }
 }

@@ -69,9 +69,8 @@ extension RegionSpotCommand {
             let recognizer = try makeRecognizer(model, threads, cache)
             let result = try recognizer.recognize(image: picture, regions: regions, vocabulary: vocabulary, topK: recognition.topK,
                                                   masks: recognition.masks || recognition.visualize != nil)
-            var output = PredictionOutput(image: image, width: picture.width, height: picture.height, recognition: result,
+            let output = PredictionOutput(image: image, width: picture.width, height: picture.height, recognition: result,
                                           vocabulary: vocabulary, includeTimings: timings)
-            if !recognition.masks { output.regions.indices.forEach { output.regions[$0].mask = nil } }
             try recognition.show(output, result, vocabulary: vocabulary, picture: picture)
         }
     }

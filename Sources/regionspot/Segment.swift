@@ -113,6 +113,9 @@ extension RegionSpotCommand {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
+            // An empty mask's stability is 0/0 (NaN), as in segment-anything, and survives when
+            // --stability-score-thresh is 0. JSON has no NaN: it is written as the string "NaN".
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
             try encoder.encode(masks.map(GeneratedMaskRecord.init)).write(to: directory.appendingPathComponent("masks.json"))
             print("\(masks.count) masks in \(String(format: "%.2f", seconds)) s → \(directory.path)")
         }

@@ -114,4 +114,31 @@ import Tensors
             #expect(png.width == size[1] && png.height == size[0])
         }
     }
+
+    /// With every filter off, empty masks survive and their stability is 0/0, as in segment-anything;
+    /// masks.json writes it as the string "NaN" (JSON has no NaN) instead of failing. The demo
+    /// bundle's SAM on the world's val scenes gives such masks.
+    @Test func everythingWritesTheStabilityOfEmptyMasksAsNaN() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sam-nan-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let synth = try Executable.run(["synth", "--out", directory.path, "--images", "400", "--val-images", "4", "--val-only", "--threads", "1"])
+        #expect(synth.status == 0, "\(synth.standardError)")
+        let sam = DemoBundleTests.source.appendingPathComponent("sam.safetensors").path
+        var empty = 0
+        for image in 1...4 {
+            let out = directory.appendingPathComponent("out-\(image)")
+            let result = try Executable.run(["segment", "--sam", sam, directory.appendingPathComponent(String(format: "val/%06d.png", image)).path,
+                                             "--everything", "--no-png", "--out", out.path, "--points-per-side", "16",
+                                             "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--stability-score-offset", "0",
+                                             "--box-nms-thresh", "1", "--threads", "1"])
+            #expect(result.status == 0, "\(result.standardError)")
+            let records = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("masks.json"))) as! [[String: Any]]
+            for record in records where record["stability_score"] as? String == "NaN" {
+                #expect(record["area"] as! Int == 0)
+                empty += 1
+            }
+            #expect(records.allSatisfy { $0["stability_score"] is NSNumber || $0["stability_score"] as? String == "NaN" })
+        }
+        #expect(empty > 0, "no empty mask: the test no longer covers the NaN case")
+    }
 }

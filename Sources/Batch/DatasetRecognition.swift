@@ -12,7 +12,9 @@ import Tensors
 /// `regionTokens`) and CLIP (`tokenMap`), taken in order by whichever worker is free, and the
 /// worker that finishes an image's second task runs `classify` and writes its records. So one
 /// image's SAM runs while another's CLIP and fusion do, and no worker waits on a slower encoder.
-/// The thread budget is split between the workers.
+/// The thread budget is split between the workers. With `samProposals`, the SAM task also runs
+/// SAM's automatic mask generator on the image's embedding, and its boxes (scored by predicted
+/// IoU) are the image's regions, as `predict IMAGE --proposals sam` gives them.
 ///
 /// Each image's records are written atomically to `<out>.partial/<image id>.json` as it
 /// finishes; the results file is their concatenation in the dataset's order, written atomically
@@ -24,6 +26,8 @@ public final class DatasetRecognition: @unchecked Sendable {
         public var output: URL
         public var vocabulary: [String]
         public var masks = false
+        /// SAM's automatic mask generator proposes each image's boxes instead of the prompts'.
+        public var samProposals: AutomaticMaskGenerator.Options?
         /// Compute threads, split between the two workers.
         public var threads = Parallel.processorCount
 
@@ -61,6 +65,9 @@ public final class DatasetRecognition: @unchecked Sendable {
         guard options.vocabulary.count == prompts.dataset.categories.count else {
             throw DatasetError.badInput(file: prompts.dataset.file, field: "categories",
                                         reason: "the vocabulary has \(options.vocabulary.count) names for \(prompts.dataset.categories.count) categories")
+        }
+        if let generator = options.samProposals {
+            _ = try AutomaticMaskGenerator.pointGrids(for: generator)  // bad options fail before any image
         }
         self.recognizer = recognizer
         self.prompts = prompts
@@ -117,9 +124,18 @@ public final class DatasetRecognition: @unchecked Sendable {
             guard let picture = try image.picture(loading: { try load(imageAt: image.index) }) else { return false }
             switch task.kind {
             case .sam:
-                let boxes = prompts.prompts(forImageAt: image.index).boxes
-                if !boxes.isEmpty {
-                    image.regions = try worker.regionTokens(worker.encodeImage(picture), boxes: boxes, masks: options.masks)
+                if let generator = options.samProposals {
+                    let embedding = worker.encodeImage(picture)
+                    let proposed = try worker.proposals(picture, embedding: embedding, options: generator)
+                    image.proposed = proposed
+                    if !proposed.boxes.isEmpty {
+                        image.regions = try worker.regionTokens(embedding, boxes: proposed.boxes, masks: options.masks)
+                    }
+                } else {
+                    let boxes = prompts.prompts(forImageAt: image.index).boxes
+                    if !boxes.isEmpty {
+                        image.regions = try worker.regionTokens(worker.encodeImage(picture), boxes: boxes, masks: options.masks)
+                    }
                 }
             case .clip:
                 image.tokenMap = try worker.tokenMap(picture)
@@ -142,7 +158,7 @@ public final class DatasetRecognition: @unchecked Sendable {
 
     /// Fusion, scoring and the image's records, once both encoders are done.
     private func write(_ image: RunState.ImageWork, on worker: Recognizer, classes: Tensor) throws {
-        let (boxes, scores) = prompts.prompts(forImageAt: image.index)
+        let (boxes, scores) = image.proposed.map { ($0.boxes, Optional($0.scores)) } ?? prompts.prompts(forImageAt: image.index)
         var records: [LVISResult] = []
         if let regions = image.regions, let tokenMap = image.tokenMap {
             let classification = try worker.classify(maskTokens: regions.maskTokens, tokenMap: tokenMap, classEmbeddings: classes, topK: 1)
@@ -195,6 +211,8 @@ private final class RunState: @unchecked Sendable {
         // Each written by one task; read by the task that finishes last, after `finishTask`'s lock.
         var regions: RegionTokens?
         var tokenMap: Tensor?
+        /// SAM's proposals, when they are the regions.
+        var proposed: (boxes: [Box], scores: [Float])?
 
         init(index: Int) { self.index = index }
 
@@ -242,6 +260,7 @@ private final class RunState: @unchecked Sendable {
                 decoded = nil
                 regions = nil
                 tokenMap = nil
+                proposed = nil
             }
         }
     }

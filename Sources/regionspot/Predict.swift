@@ -12,7 +12,8 @@ extension RegionSpotCommand {
                 + "that a detection's score is class probability × box_score, as with a detector's scores.\n\n"
                 + "With --dataset, every image of an LVIS/COCO dataset is recognized into one results file for "
                 + "`regionspot eval`, as RegionSpot evaluates: the boxes are --proposals FILE (score: box score × class "
-                + "probability, the image's 900 best pairs) or the annotations (--gt-boxes; score: the probability), the "
+                + "probability, the image's 900 best pairs), SAM's proposals (--proposals sam; box score: predicted IoU) "
+                + "or the annotations (--gt-boxes; score: the probability), the "
                 + "vocabulary is the dataset's categories unless --vocab-file gives one name per category. Both encoders "
                 + "work at once (one image's SAM beside another's CLIP), --threads split between them. A bad image is "
                 + "reported and skipped (exit status 1 at the end); --resume continues a killed run.")
@@ -25,11 +26,11 @@ extension RegionSpotCommand {
         @OptionGroup var dataset: DatasetOptions
         @OptionGroup var recognition: RecognitionOptions
         @Option(help: ArgumentHelp("Where the regions come from instead of --boxes: `sam` (SAM's automatic mask generator, "
-                                   + "the default without --boxes), or with --dataset a file of scored boxes.",
+                                   + "the default without --boxes), or with --dataset `sam` or a file of scored boxes.",
                                    discussion: "A results file [{image_id, bbox [x, y, w, h], score}], or RegionSpot's proposals "
                                        + "{\"<image_id>\": {boxes [[x0, y0, x1, y1]], scores}} (GLIP's nms_results_…_lvis_val.json)."))
         var proposals: String?
-        @OptionGroup(title: "Automatic mask generator (without --boxes)") var generator: MaskGeneratorOptions
+        @OptionGroup(title: "Automatic mask generator (with --proposals sam, or without --boxes)") var generator: MaskGeneratorOptions
         @Flag(help: "Include per-stage timings in the JSON.")
         var timings = false
 
@@ -54,8 +55,8 @@ extension RegionSpotCommand {
 
         func run() throws {
             guard let image else {
-                return try dataset.run(recognizer: makeRecognizer(model, threads, cache), proposals: proposals, threads: threads.threads,
-                                       vocabulary: recognition.labels.vocabulary(), masks: recognition.masks)
+                return try dataset.run(recognizer: makeRecognizer(model, threads, cache), proposals: proposals, generator: generator.options,
+                                       threads: threads.threads, vocabulary: recognition.labels.vocabulary(), masks: recognition.masks)
             }
             let vocabulary = try recognition.vocabulary()
             let regions: Recognizer.Regions

@@ -2,6 +2,7 @@ import ArgumentParser
 import Batch
 import Foundation
 import RegionSpot
+import SAM
 import Tensors
 
 /// `predict --dataset`: every image of a dataset into one results file (see `DatasetRecognition`).
@@ -17,20 +18,22 @@ struct DatasetOptions: ParsableArguments {
     @Flag(help: "Continue a run that was stopped: images already written are skipped.")
     var resume = false
 
-    /// `proposals`: predict's --proposals, here a file of scored boxes.
+    /// `proposals`: predict's --proposals, here `sam` or a file of scored boxes.
     func check(proposals: String?) throws {
         guard images != nil, out != nil else { throw ValidationError("--dataset needs --images and --out") }
-        guard (proposals != nil) != gtBoxes else { throw ValidationError("--dataset needs one of --proposals FILE and --gt-boxes") }
-        guard proposals != ProposalSource.sam.rawValue else {
-            throw ValidationError("with --dataset, --proposals names a file of scored boxes (SAM's generator runs on one image: predict IMAGE --proposals sam)")
-        }
+        guard (proposals != nil) != gtBoxes else { throw ValidationError("--dataset needs one of --proposals FILE|sam and --gt-boxes") }
     }
 
-    func run(recognizer: Recognizer, proposals: String?, threads: Int, vocabulary: [String]?, masks: Bool) throws {
-        let prompts = try DatasetPrompts(annotations: URL(fileURLWithPath: dataset!), proposals: proposals.map(URL.init(fileURLWithPath:)))
+    /// `generator`: SAM's automatic mask generator's options, used when `proposals` is `sam`.
+    func run(recognizer: Recognizer, proposals: String?, generator: AutomaticMaskGenerator.Options, threads: Int,
+             vocabulary: [String]?, masks: Bool) throws {
+        let sam = proposals == ProposalSource.sam.rawValue
+        let file = sam ? nil : proposals.map(URL.init(fileURLWithPath:))
+        let prompts = try DatasetPrompts(annotations: URL(fileURLWithPath: dataset!), proposals: file)
         var options = DatasetRecognition.Options(images: URL(fileURLWithPath: images!), output: URL(fileURLWithPath: out!),
                                                  vocabulary: vocabulary ?? prompts.dataset.categories.map(\.name))
         options.masks = masks
+        options.samProposals = sam ? generator : nil
         options.threads = threads
         let recognition = try DatasetRecognition(recognizer: recognizer, prompts: prompts, options: options)
         let display = DatasetProgress(total: prompts.imageCount)

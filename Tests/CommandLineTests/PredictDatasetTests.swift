@@ -57,19 +57,9 @@ import Tensors
             let sidecar = scene.root.appendingPathComponent("boxes.json")
             try JSONSerialization.data(withJSONObject: ["boxes": boxes.map { $0.corners.map(Double.init) }, "scores": scores.map(Double.init)])
                 .write(to: sidecar)
-            let alone = try Executable.run(["predict", "--model", scene.bundle.path, scene.images.appendingPathComponent(image.file_name).path,
-                                            "--boxes", sidecar.path, "--vocab", Self.vocabulary.joined(separator: ","), "--top-k", "5",
-                                            "--threads", "1", "--cache-dir", scene.cache.path])
-            #expect(alone.status == 0, "\(alone.standardError)")
-            let output = try JSONDecoder().decode(PredictTests.Output.self, from: Data(alone.standardOutput.utf8))
-            var probabilities = Tensor(shape: [boxes.count, Self.vocabulary.count])
-            probabilities.withUnsafeMutableBufferPointer { p in
-                for (r, region) in output.regions.enumerated() {
-                    for label in region.labels { p[r * Self.vocabulary.count + label.index] = label.score }
-                }
-            }
-            expected += try LVISResults.records(imageID: image.id, detections: Scoring.detections(probabilities: probabilities, boxScores: scores),
-                                                boxes: boxes, categoryIDs: [1, 2, 3, 4, 5])
+            let alone = try Self.predictAlone(scene, image, ["--boxes", sidecar.path])
+            #expect(alone.regions.map(\.box) == boxes.map(\.corners))
+            expected += try Self.records(alone, imageID: image.id, boxScores: scores)
         }
         let out = scene.root.appendingPathComponent("results.json")
         let batch = try scene.batch(out)
@@ -80,6 +70,52 @@ import Tensors
         #expect(ours == expected)
         #expect(try Data(contentsOf: out) == LVISResults.encode(expected))
         #expect(!FileManager.default.fileExists(atPath: out.appendingPathExtension("partial").path))
+    }
+
+    /// `predict IMAGE` on one image of the scene, every class's probability (top-k 5 of 5).
+    static func predictAlone(_ scene: Scene, _ image: Image, _ regions: [String]) throws -> PredictTests.Output {
+        let alone = try Executable.run(["predict", "--model", scene.bundle.path, scene.images.appendingPathComponent(image.file_name).path,
+                                        "--vocab", vocabulary.joined(separator: ","), "--top-k", "5", "--threads", "1",
+                                        "--cache-dir", scene.cache.path] + regions)
+        #expect(alone.status == 0, "\(alone.standardError)")
+        return try JSONDecoder().decode(PredictTests.Output.self, from: Data(alone.standardOutput.utf8))
+    }
+
+    /// The LVIS records batch mode writes for `output`'s regions, scored as RegionSpot does.
+    static func records(_ output: PredictTests.Output, imageID: Int, boxScores: [Float]) throws -> [LVISResult] {
+        var probabilities = Tensor(shape: [output.regions.count, vocabulary.count])
+        probabilities.withUnsafeMutableBufferPointer { p in
+            for (r, region) in output.regions.enumerated() {
+                for label in region.labels { p[r * vocabulary.count + label.index] = label.score }
+            }
+        }
+        let boxes = output.regions.map { Box(x0: $0.box[0], y0: $0.box[1], x1: $0.box[2], y1: $0.box[3]) }
+        return try LVISResults.records(imageID: imageID, detections: Scoring.detections(probabilities: probabilities, boxScores: boxScores),
+                                       boxes: boxes, categoryIDs: [1, 2, 3, 4, 5])
+    }
+
+    /// With --proposals sam, each image's regions are those SAM's automatic mask generator keeps,
+    /// scored by predicted IoU × class probability: the records `predict IMAGE --proposals sam`
+    /// gives, image by image, with the same generator options.
+    @Test func samProposalsAreThoseOfOneByOnePredictions() throws {
+        let scene = try Scene()
+        defer { scene.cleanUp() }
+        let generator = ["--points-per-side", "4", "--pred-iou-thresh", "0", "--stability-score-thresh", "0.01",
+                         "--stability-score-offset", "0.05", "--box-nms-thresh", "1"]
+        let gt = try JSONDecoder().decode(GroundTruth.self, from: Data(contentsOf: Self.fixtures.appendingPathComponent("gt.json")))
+        var expected: [LVISResult] = [], regions = 0
+        for image in gt.images {
+            let alone = try Self.predictAlone(scene, image, ["--proposals", "sam"] + generator)
+            regions += alone.regions.count
+            expected += try Self.records(alone, imageID: image.id, boxScores: alone.regions.map { $0.box_score! })
+        }
+        #expect(regions > gt.images.count, "the generator kept too few masks for the test to say much")
+        let out = scene.root.appendingPathComponent("results.json")
+        var arguments = scene.batchArguments(out: out)
+        arguments[arguments.firstIndex(of: "--proposals")! + 1] = "sam"
+        let batch = try Executable.run(arguments + generator)
+        #expect(batch.status == 0, "\(batch.standardError)")
+        #expect(try Data(contentsOf: out) == LVISResults.encode(expected))
     }
 
     /// `regionspot eval` on a file batch mode wrote (Fixtures/batch/results.json) gives lvis-api's metrics.

@@ -103,7 +103,7 @@ let package = Package(
         .testTarget(name: "CompressionTests", dependencies: ["Compression"]),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "Compression", "Tensors"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors"], exclude: ["Fixtures"]),
-        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Layers", "Checkpoints", "Tensors", "Imaging", "CLIP", "SAM", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "RegionSpotTests", dependencies: ["RegionSpot", "Training", "Layers", "Checkpoints", "Tensors", "Imaging", "CLIP", "SAM", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "Compression", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SAMTests", dependencies: ["SAM", "Tensors", "Imaging", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Imaging", "Tensors"], exclude: ["Fixtures"]),

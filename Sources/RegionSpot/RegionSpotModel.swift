@@ -119,20 +119,12 @@ public struct RegionSpotModel: ParameterizedLayer {
     /// Region embeddings [N, text dim] of one image's N mask tokens [N, 256] (token 0 of each box), given its CLIP
     /// token map [1 + g², D] (every token, before `ln_post`).
     public func regionFeatures(maskTokens: Tensor, clipFeatures: Tensor) throws -> Tensor {
-        guard maskTokens.rank == 2, maskTokens.shape[1] == config.tokenDim else {
-            throw FusionError.badInput("mask tokens must be [regions, \(config.tokenDim)], got \(maskTokens.shape)")
-        }
-        guard clipFeatures.rank == 2, clipFeatures.shape[1] == config.dModel, clipFeatures.shape[0] > 0 else {
-            throw FusionError.badInput("CLIP token map must be [tokens, \(config.dModel)], got \(clipFeatures.shape)")
-        }
-        if maskTokens.shape[0] == 0 { return Tensor(shape: [0, config.textDim]) }
-        let tgt = toClip(maskTokens)  // [N, D]
-        return projector(decoder(tgt, memory: clipFeatures))  // [N, text dim]
+        try regionFeatures(batch: [(maskTokens, clipFeatures)])[0]
     }
 
-    /// Region embeddings of several images at once, each as `regionFeatures(maskTokens:clipFeatures:)`
-    /// gives them: the same numbers (every row-wise layer takes all images' rows in one pass,
-    /// attention stays within each image), one [N_i, text dim] per image.
+    /// Region embeddings of several images at once, one [N_i, text dim] per image, each bit for
+    /// bit what the image gets alone. Attention stays within each image; the row-wise layers
+    /// take every image's rows in one pass when `stacksImages`.
     public func regionFeatures(batch: [(maskTokens: Tensor, clipFeatures: Tensor)]) throws -> [Tensor] {
         for (maskTokens, clipFeatures) in batch {
             guard maskTokens.rank == 2, maskTokens.shape[1] == config.tokenDim else {
@@ -143,11 +135,26 @@ public struct RegionSpotModel: ParameterizedLayer {
             }
         }
         let present = batch.filter { $0.maskTokens.shape[0] > 0 }
-        guard !present.isEmpty else { return batch.map { _ in Tensor(shape: [0, config.textDim]) } }
-        let counts = present.map { $0.maskTokens.shape[0] }
-        let tgt = toClip(Tensor.concatenate(present.map(\.maskTokens)))  // [ΣN, D]
-        var features = rows(projector(decoder(tgt, counts: counts, memories: present.map(\.clipFeatures))), counts: counts)[...]
+        var features = (stacksImages
+            ? regionFeatures(of: present, blocks: RowBlocks(alignment: GEMM.tileAlignment, counts: present.map { $0.maskTokens.dim(0) }))
+            : present.flatMap { regionFeatures(of: [$0], blocks: RowBlocks(alignment: 1, counts: [$0.maskTokens.dim(0)])) })[...]
         return batch.map { $0.maskTokens.shape[0] > 0 ? features.removeFirst() : Tensor(shape: [0, config.textDim]) }
+    }
+
+    /// Whether `regionFeatures(batch:)` stacks images in its row-wise layers: when each of their
+    /// products over one block of `GEMM.tileAlignment` rows is past 10⁶ multiply-adds. Below
+    /// that, OpenBLAS's SkylakeX sgemm switches to a small-matrix kernel that sums differently,
+    /// so a block alone and the same block stacked would meet different kernels. Every published
+    /// head is far past it (D = 768: 9.4·10⁶); a head that small gains nothing from stacking.
+    public var stacksImages: Bool {
+        let products = [config.tokenDim * config.dModel, config.dModel * config.feedForward, config.dModel * config.textDim]
+        return GEMM.tileAlignment * products.min()! > 1_000_000
+    }
+
+    private func regionFeatures(of images: [(maskTokens: Tensor, clipFeatures: Tensor)], blocks: RowBlocks) -> [Tensor] {
+        guard !images.isEmpty else { return [] }
+        let tgt = toClip(blocks.pack(images.map(\.maskTokens)))  // [Σ blocks, D]
+        return blocks.unpack(projector(decoder(tgt, blocks: blocks, memories: images.map(\.clipFeatures))))
     }
 
     // MARK: Training

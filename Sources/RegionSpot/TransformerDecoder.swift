@@ -32,22 +32,13 @@ public struct TransformerDecoderLayer: ParameterizedLayer {
         norm3 = try LayerNorm(scope.scoped("norm3"), dim: d)
     }
 
-    /// tgt [N, D], memoryKeysValues = `multiheadAttn.keysValues(memory)` → [N, D].
-    func callAsFunction(_ tgt: Tensor, memoryKeysValues: Tensor) -> Tensor {
-        var x = norm1(tgt + selfAttn.selfAttention(tgt))
-        x = norm2(x + multiheadAttn.crossAttention(x, memoryKeysValues: memoryKeysValues))
-        return norm3(x + linear2(linear1(x).relu()))
-    }
-
-    /// The same for several images' regions at once, tgt [ΣN, D] with each image's `counts[i]`
-    /// rows contiguous: attention stays within an image (its regions, its memory), while the
-    /// norms and the feed-forward, which work row by row, take every image's rows in one pass.
-    func callAsFunction(_ tgt: Tensor, counts: [Int], memoryKeysValues: [Tensor]) -> Tensor {
-        let parts = rows(tgt, counts: counts)
-        var x = norm1(Tensor.concatenate(parts.map { $0 + selfAttn.selfAttention($0) }))
-        x = norm2(Tensor.concatenate(zip(rows(x, counts: counts), memoryKeysValues).map { part, memory in
-            part + multiheadAttn.crossAttention(part, memoryKeysValues: memory)
-        }))
+    /// Several images' regions at once, tgt packed in `blocks`, one
+    /// `multiheadAttn.keysValues(memory)` per image: attention stays within an image (its regions,
+    /// its memory), while the norms and the feed-forward, which work row by row, take every
+    /// block in one pass. Padding rows stay out of attention.
+    func callAsFunction(_ tgt: Tensor, blocks: RowBlocks, memoryKeysValues: [Tensor]) -> Tensor {
+        var x = norm1(tgt + blocks.pack(blocks.unpack(tgt).map { selfAttn.selfAttention($0) }))
+        x = norm2(x + blocks.pack(zip(blocks.unpack(x), memoryKeysValues).map { multiheadAttn.crossAttention($0, memoryKeysValues: $1) }))
         return norm3(x + linear2(linear1(x).relu()))
     }
 
@@ -120,21 +111,12 @@ public struct TransformerDecoder: ParameterizedLayer {
         norm = try LayerNorm(scope.scoped("norm"), dim: config.dModel)
     }
 
-    /// tgt [N, D] (region tokens of one image), memory [T, D] (its CLIP token map) → [N, D].
-    func callAsFunction(_ tgt: Tensor, memory: Tensor) -> Tensor {
+    /// Several images' regions (see `TransformerDecoderLayer`): tgt packed in `blocks`, one
+    /// memory [T_i, D] (CLIP token map) per image → packed like tgt.
+    func callAsFunction(_ tgt: Tensor, blocks: RowBlocks, memories: [Tensor]) -> Tensor {
         var x = tgt
         for layer in layers {
-            x = layer(x, memoryKeysValues: layer.multiheadAttn.keysValues(memory))
-        }
-        return norm(x)
-    }
-
-    /// Several images at once (see `TransformerDecoderLayer`): tgt [ΣN, D] in blocks of `counts`
-    /// rows, one memory [T_i, D] per image → [ΣN, D].
-    func callAsFunction(_ tgt: Tensor, counts: [Int], memories: [Tensor]) -> Tensor {
-        var x = tgt
-        for layer in layers {
-            x = layer(x, counts: counts, memoryKeysValues: memories.map(layer.multiheadAttn.keysValues))
+            x = layer(x, blocks: blocks, memoryKeysValues: memories.map(layer.multiheadAttn.keysValues))
         }
         return norm(x)
     }
@@ -168,14 +150,5 @@ public struct TransformerDecoder: ParameterizedLayer {
     public mutating func updateParameters(prefix: String, _ body: (String, inout Tensor) throws -> Void) rethrows {
         for i in layers.indices { try layers[i].updateParameters(prefix: parameterKey(prefix, "layers.\(i)"), body) }
         try norm.updateParameters(prefix: parameterKey(prefix, "norm"), body)
-    }
-}
-
-/// Consecutive blocks of `counts` rows of `x` [ΣN, D].
-func rows(_ x: Tensor, counts: [Int]) -> [Tensor] {
-    var start = 0
-    return counts.map { count in
-        defer { start += count }
-        return x.slice(axis: 0, range: start..<start + count)
     }
 }

@@ -4,10 +4,29 @@ import Testing
 import TestSupport
 import Tensors
 @testable import RegionSpot
+import Training
 
 /// What the daemon's batching relies on: the fusion module over several images at once gives each
 /// image's numbers bit for bit.
 struct BatchedStagesTests {
+    /// At a published head's size the row-wise layers stack the images (`RowBlocks`).
+    @Test(arguments: [1, 2]) func aStackedHeadGivesEachImageItsOwnNumbers(threads: Int) throws {
+        let model = try RegionSpotModel.pytorchDefault(config: FusionConfig(dModel: 256, textDim: 256), seed: 4)
+        #expect(model.stacksImages)
+        var generator = SplitMix64(seed: 11)
+        let images = [1, 10, 49, 0, 96].map { regions in
+            (maskTokens: Tensor.random([regions, 256], using: &generator), clipFeatures: Tensor.random([50, 256], using: &generator))
+        }
+        try Parallel.withThreads(threads) {
+            let together = try model.regionFeatures(batch: images)
+            for (image, stacked) in zip(images, together) {
+                #expect(stacked == (try model.regionFeatures(maskTokens: image.maskTokens, clipFeatures: image.clipFeatures)),
+                        "\(image.maskTokens.dim(0)) regions, \(threads) threads")
+            }
+        }
+    }
+
+    /// The test bundle's head is too small to stack (see `stacksImages`); the recognizer's batch is the same.
     @Test func fusionOfSeveralImagesEqualsFusionOfEach() throws {
         let (recognizer, image, request, directory) = try StagesTests.load()
         defer { try? FileManager.default.removeItem(at: directory) }

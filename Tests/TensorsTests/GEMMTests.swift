@@ -36,6 +36,29 @@ import Testing
         let perBatch = Tensor.concatenate((0..<4).map { a.rows($0..<($0 + 1)).reshaped([5, 6]).matmul(w, transposeOther: true).reshaped([1, 5, 7]) })
         #expect(folded == perBatch)
     }
+
+    /// What the fusion head's batching stands on (`RowBlocks`): a block of `tileAlignment` rows
+    /// gets the same bits alone as stacked with others, split over workers or not, both through
+    /// OpenBLAS's small-matrix sizes and its blocked kernel.
+    @Test(arguments: [(256, 32), (32, 64), (64, 256), (256, 256), (256, 768), (768, 2048), (2048, 768), (100, 70)])
+    func alignedRowBlocksAreComputedAsAlone(inputs: Int, outputs: Int) {
+        var generator = SplitMix64(seed: 9)
+        let block = GEMM.tileAlignment
+        let w = Tensor.random([outputs, inputs], using: &generator), b = Tensor.random([outputs], using: &generator)
+        let x = Tensor.random([5 * block, inputs], using: &generator)
+        for threads in [1, 2] {
+            Parallel.withThreads(threads) {
+                for blocks in [2, 3, 5] {
+                    let stacked = x.rows(0..<blocks * block).linear(weight: w, bias: b)
+                    for i in 0..<blocks {
+                        let rows = i * block..<(i + 1) * block
+                        #expect(stacked.rows(rows) == x.rows(rows).linear(weight: w, bias: b),
+                                "\(inputs)→\(outputs), block \(i) of \(blocks), \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
 }
 
 @Suite struct BuildTargetTests {

@@ -136,19 +136,23 @@ public struct RegionSpotModel: ParameterizedLayer {
         }
         let present = batch.filter { $0.maskTokens.shape[0] > 0 }
         var features = (stacksImages
-            ? regionFeatures(of: present, blocks: RowBlocks(alignment: GEMM.tileAlignment, counts: present.map { $0.maskTokens.dim(0) }))
+            ? regionFeatures(of: present, blocks: RowBlocks(alignment: GEMM.rowTileMultiple, counts: present.map { $0.maskTokens.dim(0) }))
             : present.flatMap { regionFeatures(of: [$0], blocks: RowBlocks(alignment: 1, counts: [$0.maskTokens.dim(0)])) })[...]
         return batch.map { $0.maskTokens.shape[0] > 0 ? features.removeFirst() : Tensor(shape: [0, config.textDim]) }
     }
 
-    /// Whether `regionFeatures(batch:)` stacks images in its row-wise layers: when each of their
-    /// products over one block of `GEMM.tileAlignment` rows is past 10⁶ multiply-adds. Below
-    /// that, OpenBLAS's SkylakeX sgemm switches to a small-matrix kernel that sums differently,
-    /// so a block alone and the same block stacked would meet different kernels. Every published
-    /// head is far past it (D = 768: 9.4·10⁶); a head that small gains nothing from stacking.
+    /// Whether `regionFeatures(batch:)` stacks images in its row-wise layers: when every one is
+    /// wide enough that GEMM splits it by columns whatever its row count
+    /// (`GEMM.columnSplitMinimumWidth`), and its product over one block of rows is past 10⁶
+    /// multiply-adds, below which OpenBLAS's SkylakeX sgemm takes a small-matrix kernel that sums
+    /// differently. Every published head qualifies (D = 768: widths 512-2048, 9.4·10⁶); a head too
+    /// small for that gains nothing from stacking.
     public var stacksImages: Bool {
-        let products = [config.tokenDim * config.dModel, config.dModel * config.feedForward, config.dModel * config.textDim]
-        return GEMM.tileAlignment * products.min()! > 1_000_000
+        let layers = [(config.tokenDim, config.dModel), (config.dModel, config.feedForward),
+                      (config.feedForward, config.dModel), (config.dModel, config.textDim)]
+        return layers.allSatisfy { inputs, outputs in
+            outputs >= GEMM.columnSplitMinimumWidth && GEMM.rowTileMultiple * inputs * outputs > 1_000_000
+        }
     }
 
     private func regionFeatures(of images: [(maskTokens: Tensor, clipFeatures: Tensor)], blocks: RowBlocks) -> [Tensor] {

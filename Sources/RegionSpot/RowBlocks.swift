@@ -4,11 +4,11 @@ import Tensors
 /// in a block padded with zero rows to a multiple of `alignment`.
 ///
 /// Why padded: sgemm kernels work on tiles of rows, and a row's sums can depend on the tile it
-/// falls in (OpenBLAS's Haswell kernel takes rows 12 at a time and sums a partial tile
-/// differently). When every block starts and ends on a tile boundary, no tile mixes images and
-/// none is partial, so an image gets the same numbers bit for bit, alone or stacked with others.
+/// falls in (see `GEMM.rowTileMultiple`). When every block starts and ends on a tile boundary,
+/// no tile mixes images and none is partial, so an image gets the same numbers bit for bit,
+/// alone or stacked with others.
 struct RowBlocks {
-    /// 1 (no padding) or `GEMM.tileAlignment`.
+    /// 1 (no padding) or `GEMM.rowTileMultiple`.
     let alignment: Int
 
     /// Each image's real rows.

@@ -8,18 +8,17 @@ public enum GEMM {
     /// Below this many multiply-adds a product runs on the calling thread.
     static let parallelThreshold = 1 << 18
 
-    /// Products are split among workers at multiples of this many rows or columns: a multiple
-    /// of the tiles of OpenBLAS's x86 sgemm kernels (Haswell's and Zen's take rows 12 at a time,
-    /// SkylakeX's 16), so a row split never cuts a tile (GEMMTests checks the machine's kernels).
-    public static let tileAlignment = 48
+    /// A multiple of the row tiles of OpenBLAS's x86 sgemm kernels (Haswell's and Zen's take
+    /// rows 12 at a time, SkylakeX's 16). A partial tile is summed differently from a whole one,
+    /// so rows in whole tiles get the same bits however many rows share the product, as long as
+    /// its columns are cut the same way (see `columnSplitMinimumWidth`).
+    public static let rowTileMultiple = 48
 
-    /// Products at least this wide are split by columns, narrower ones by rows. The choice
-    /// depends on the width alone, never on the row count, so a row of C gets the same bits
-    /// whatever rows share its product: where OpenBLAS's Haswell kernel blocks the columns
-    /// changes their sums, and rows split at `tileAlignment` change nothing. (Measured at 2
-    /// workers: columns were 0.89-1.02x the time of rows for widths 768-3072 over 4096 rows,
-    /// rows 0.88x that of columns at width 256.)
-    static let columnSplitMinimumWidth = 512
+    /// Products at least this wide are split by columns whatever their row count: where the
+    /// columns are cut changes their sums on OpenBLAS's Haswell kernel, so the cut must not
+    /// depend on the rows. Narrower products split whichever side is longer. Measured at 2
+    /// workers over 4096 rows, columns took 0.89-1.02x the time of rows for widths 768-3072.
+    public static let columnSplitMinimumWidth = 512
 
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, where op(A) is m×k and op(B) is k×n.
     /// `transA`: A is stored k×m; `transB`: B is stored n×k.
@@ -35,19 +34,19 @@ public enum GEMM {
         if m * n * k < parallelThreshold || Parallel.threadCount == 1 {
             serial(m: m, n: n, k: k, a: a, lda: lda, transA: transA, b: b, ldb: ldb, transB: transB,
                    c: c, ldc: ldc, alpha: alpha, beta: beta)
-        } else if n >= columnSplitMinimumWidth {
-            // Split the columns of C (and of op(B)).
-            Parallel.forEachChunk(n, minimumPerChunk: 16, alignment: tileAlignment) { cols in
-                let bStart = transB ? b + cols.lowerBound * ldb : b + cols.lowerBound
-                serial(m: m, n: cols.count, k: k, a: a, lda: lda, transA: transA, b: bStart, ldb: ldb,
-                       transB: transB, c: c + cols.lowerBound, ldc: ldc, alpha: alpha, beta: beta)
-            }
-        } else {
+        } else if m >= n && n < columnSplitMinimumWidth {
             // Split the rows of C (and of op(A)).
-            Parallel.forEachChunk(m, minimumPerChunk: 16, alignment: tileAlignment) { rows in
+            Parallel.forEachChunk(m, minimumPerChunk: 16) { rows in
                 let aStart = transA ? a + rows.lowerBound : a + rows.lowerBound * lda
                 serial(m: rows.count, n: n, k: k, a: aStart, lda: lda, transA: transA, b: b, ldb: ldb,
                        transB: transB, c: c + rows.lowerBound * ldc, ldc: ldc, alpha: alpha, beta: beta)
+            }
+        } else {
+            // Split the columns of C (and of op(B)).
+            Parallel.forEachChunk(n, minimumPerChunk: 16) { cols in
+                let bStart = transB ? b + cols.lowerBound * ldb : b + cols.lowerBound
+                serial(m: m, n: cols.count, k: k, a: a, lda: lda, transA: transA, b: bStart, ldb: ldb,
+                       transB: transB, c: c + cols.lowerBound, ldc: ldc, alpha: alpha, beta: beta)
             }
         }
     }

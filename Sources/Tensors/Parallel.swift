@@ -19,10 +19,10 @@ public enum Parallel {
         try $budget.withValue(max(1, threads), operation: body)
     }
 
-    /// Runs `body` over `0..<count` split into contiguous chunks, one per worker, each starting
-    /// at a multiple of `alignment`. Work smaller than `minimumPerChunk` items per worker runs inline.
+    /// Runs `body` over `0..<count` split into contiguous chunks, one per worker.
+    /// Work smaller than `minimumPerChunk` items per worker runs inline.
     public static func forEachChunk(
-        _ count: Int, minimumPerChunk: Int = 1, alignment: Int = 1, _ body: (Range<Int>) -> Void
+        _ count: Int, minimumPerChunk: Int = 1, _ body: (Range<Int>) -> Void
     ) {
         guard count > 0 else { return }
         let workers = min(threadCount, max(1, count / max(1, minimumPerChunk)))
@@ -30,11 +30,11 @@ public enum Parallel {
             body(0..<count)
             return
         }
-        let bound: @Sendable (Int) -> Int = { worker in worker == workers ? count : count * worker / workers / alignment * alignment }
         // Workers only run during this call, and callers partition the data they write.
         nonisolated(unsafe) let body = body
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let lower = bound(worker), upper = bound(worker + 1)
+            let lower = count * worker / workers
+            let upper = count * (worker + 1) / workers
             if lower < upper { body(lower..<upper) }
         }
     }

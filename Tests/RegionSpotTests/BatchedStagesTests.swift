@@ -11,11 +11,11 @@ import Training
 struct BatchedStagesTests {
     /// At a published head's size the row-wise layers stack the images (`RowBlocks`).
     @Test(arguments: [1, 2]) func aStackedHeadGivesEachImageItsOwnNumbers(threads: Int) throws {
-        let model = try RegionSpotModel.pytorchDefault(config: FusionConfig(dModel: 256, textDim: 256), seed: 4)
+        let model = try RegionSpotModel.pytorchDefault(config: FusionConfig(dModel: 512, textDim: 512), seed: 4)
         #expect(model.stacksImages)
         var generator = SplitMix64(seed: 11)
         let images = [1, 10, 49, 0, 96].map { regions in
-            (maskTokens: Tensor.random([regions, 256], using: &generator), clipFeatures: Tensor.random([50, 256], using: &generator))
+            (maskTokens: Tensor.random([regions, 256], using: &generator), clipFeatures: Tensor.random([50, 512], using: &generator))
         }
         try Parallel.withThreads(threads) {
             let together = try model.regionFeatures(batch: images)

@@ -9,6 +9,15 @@ public struct BinaryMask: Sendable, Equatable {
         (self.width, self.height, self.pixels) = (width, height, pixels)
     }
 
+    /// Each pixel repeated as a `factor`×`factor` square, as `RGBImage.enlarged(by:)` does.
+    public func enlarged(by factor: Int) -> BinaryMask {
+        precondition(factor >= 1, "enlargement factor \(factor) must be at least 1")
+        guard factor > 1 else { return self }
+        let wide = width * factor
+        return BinaryMask(width: wide, height: height * factor,
+                          pixels: (0..<wide * height * factor).map { pixels[($0 / wide / factor) * width + ($0 % wide) / factor] })
+    }
+
     /// 0/1 bytes in column-major (Fortran) order, the layout COCO RLE encodes (`RLE(mask:height:width:)`).
     public var columnMajorBytes: [UInt8] {
         var out = [UInt8](repeating: 0, count: pixels.count)

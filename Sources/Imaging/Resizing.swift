@@ -34,3 +34,22 @@ extension RGBImage {
         return RGBImage(width: width, height: height, pixels: result)
     }
 }
+
+extension RGBImage {
+    /// Each pixel repeated as a `factor`×`factor` square: an enlargement that adds nothing.
+    public func enlarged(by factor: Int) -> RGBImage {
+        precondition(factor >= 1, "enlargement factor \(factor) must be at least 1")
+        guard factor > 1 else { return self }
+        var result = [UInt8](repeating: 0, count: width * factor * height * factor * 3)
+        for y in 0..<height * factor {
+            let sourceRow = (y / factor) * width
+            for x in 0..<width * factor {
+                let source = (sourceRow + x / factor) * 3, target = (y * width * factor + x) * 3
+                result[target] = pixels[source]
+                result[target + 1] = pixels[source + 1]
+                result[target + 2] = pixels[source + 2]
+            }
+        }
+        return RGBImage(width: width * factor, height: height * factor, pixels: result)
+    }
+}

@@ -9,17 +9,21 @@ public enum Visualization {
         RGB(70, 240, 240), RGB(240, 50, 230), RGB(128, 128, 0), RGB(0, 128, 128), RGB(170, 110, 40),
     ]
 
+    /// Pictures whose short side is under this are enlarged by a whole factor first, each pixel a
+    /// square, so that labels fit: the demo's 128-pixel scenes come out at 512.
+    public static let minimumShortSide = 512
+
     public static func draw(_ recognition: Recognition, vocabulary: [String], on image: RGBImage) -> RGBImage {
-        var canvas = image
-        let thickness = max(2, min(image.width, image.height) / 300)
-        let scale = max(0.4, Double(min(image.width, image.height)) / 1200)
+        let factor = max(1, (minimumShortSide + min(image.width, image.height) - 1) / max(1, min(image.width, image.height)))
+        var canvas = image.enlarged(by: factor)
+        let thickness = max(2, min(canvas.width, canvas.height) / 300)
+        let scale = max(0.4, Double(min(canvas.width, canvas.height)) / 1200)
         for (index, region) in recognition.regions.enumerated() {
             let color = palette[(region.labels.first?.classIndex ?? index) % palette.count]
-            if let mask = region.mask { canvas.overlay(mask: mask.pixels, color: color, alpha: 0.45) }
+            if let mask = region.mask { canvas.overlay(mask: mask.enlarged(by: factor).pixels, color: color, alpha: 0.45) }
             let label = region.labels.first.map { String(format: "%@ %.2f", vocabulary[$0.classIndex], $0.score) }
-            let b = region.box.corners
-            canvas.drawBox(x0: Int(b[0].rounded()), y0: Int(b[1].rounded()), x1: Int(b[2].rounded()), y1: Int(b[3].rounded()),
-                           color: color, label: label, thickness: thickness, scale: scale)
+            let b = region.box.corners.map { Int(($0 * Float(factor)).rounded()) }
+            canvas.drawBox(x0: b[0], y0: b[1], x1: b[2], y1: b[3], color: color, label: label, thickness: thickness, scale: scale)
         }
         return canvas
     }

@@ -14,7 +14,8 @@ public enum Visualization {
     public static let minimumShortSide = 512
 
     public static func draw(_ recognition: Recognition, vocabulary: [String], on image: RGBImage) -> RGBImage {
-        let factor = max(1, (minimumShortSide + min(image.width, image.height) - 1) / max(1, min(image.width, image.height)))
+        let shortSide = max(1, min(image.width, image.height))
+        let factor = max(1, (minimumShortSide + shortSide - 1) / shortSide)  // rounded up
         var canvas = image.enlarged(by: factor)
         let thickness = max(2, min(canvas.width, canvas.height) / 300)
         let scale = max(0.4, Double(min(canvas.width, canvas.height)) / 1200)

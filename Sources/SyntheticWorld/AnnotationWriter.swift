@@ -1,15 +1,16 @@
 import Foundation
 
 /// Writes LVIS v1 annotation files by hand, with a fixed key order, so their bytes depend only
-/// on the world. Training files name only training categories; validation files name all, the
-/// held-out ones marked `"held_out": true` (a field the LVIS evaluators ignore).
+/// on the world. Training and pretraining files name only training categories; validation files
+/// name all, the held-out ones marked `"held_out": true` (a field the LVIS evaluators ignore).
+/// Frequencies and counts are always the training split's.
 struct AnnotationWriter: Sendable {
     let catalogue: Catalogue
     let statistics: TrainingStatistics
     let configuration: WorldConfiguration
 
     func file(_ records: [SceneRecord], split: String) -> String {
-        let categories = catalogue.categories.filter { split != "train" || !$0.heldOut }
+        let categories = catalogue.categories.filter { split == "val" || !$0.heldOut }
         var out = "{\"info\": {\"description\": \"RegionSpot synthetic world (regionspot synth)\", \"split\": \"\(split)\", "
             + "\"seed\": \(configuration.seed), \"categories\": \(configuration.categories), \"held_out\": \(configuration.heldOut)},\n"
         out += "\"images\": [\n"

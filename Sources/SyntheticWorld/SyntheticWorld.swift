@@ -8,6 +8,11 @@ public struct WorldConfiguration: Sendable, Equatable {
     public var heldOut = 10
     public var trainImages = 20_000
     public var valImages = 1_000
+    /// Images of the encoders' pretraining split (none by default): training categories only,
+    /// drawn alike, with no long tail, as a real encoder's pretraining data knows nothing of
+    /// LVIS's frequencies. In a long-tail split the frequent combinations let an encoder guess
+    /// an object's shape from its colour and texture instead of learning it from its outline.
+    public var pretrainImages = 0
     public var seed: UInt64 = 0
     public var width = 128
     public var height = 128
@@ -40,16 +45,19 @@ public enum WorldError: Error, CustomStringConvertible, Equatable {
 public struct WorldSummary: Sendable {
     public let trainImages: Int
     public let valImages: Int
+    public let pretrainImages: Int
     public let trainAnnotations: Int
     public let valAnnotations: Int
+    public let pretrainAnnotations: Int
     /// Training categories per LVIS frequency group ("r", "c", "f").
     public let frequencyCounts: [String: Int]
     public let heldOutNames: [String]
 }
 
 /// A synthetic long-tail world in LVIS format: `train.json` and `val.json` beside `train/` and
-/// `val/` PNG folders, and `names.txt`, every category's name in id order. Every image is drawn from its own random stream (seed, split, index), so
-/// the output is the same bytes for a seed whatever the thread count.
+/// `val/` PNG folders (and `pretrain.json`, `pretrain/` when asked), and `names.txt`, every
+/// category's name in id order. Every image is drawn from its own random stream (seed, split,
+/// index), so the output is the same bytes for a seed whatever the thread count.
 public enum SyntheticWorld {
     public static func generate(_ configuration: WorldConfiguration, to directory: URL) throws -> WorldSummary {
         let c = configuration
@@ -66,6 +74,9 @@ public enum SyntheticWorld {
                 + "so that each appears in a training image; got \(c.trainImages)")
         }
         guard c.valImages >= 1 else { throw WorldError.invalidConfiguration("--val-images must be at least 1, got \(c.valImages)") }
+        guard c.pretrainImages >= 0 else {
+            throw WorldError.invalidConfiguration("--pretrain-images must not be negative, got \(c.pretrainImages)")
+        }
 
         let renderer = SceneRenderer(width: c.width, height: c.height, catalogue: catalogue)
         let meanObjects = Double(WorldConfiguration.maximumObjects + 1) / 2
@@ -88,10 +99,22 @@ public enum SyntheticWorld {
             return picks
         }
 
+        // Pretraining scenes draw every training category alike (held-out ones never appear).
+        let pretrain = try renderSplit("pretrain", split: 3, count: c.pretrainImages, renderer: renderer, seed: c.seed,
+                                       into: c.pretrainImages > 0 ? directory : nil,
+                                       candidates: trainingIndices) { _, random in
+            (0..<(1 + random.index(below: WorldConfiguration.maximumObjects))).map { _ in
+                trainingIndices[random.index(below: trainingIndices.count)]
+            }
+        }
+
         let statistics = TrainingStatistics(train, categories: catalogue.categories.count)
         let writer = AnnotationWriter(catalogue: catalogue, statistics: statistics, configuration: c)
         if c.writesTrainingSplit {
             try write(writer.file(train, split: "train"), to: directory.appendingPathComponent("train.json"))
+        }
+        if c.pretrainImages > 0 {
+            try write(writer.file(pretrain, split: "pretrain"), to: directory.appendingPathComponent("pretrain.json"))
         }
         try write(writer.file(val, split: "val"), to: directory.appendingPathComponent("val.json"))
         if c.writesBoxSidecars {
@@ -106,9 +129,10 @@ public enum SyntheticWorld {
         try write(catalogue.categories.map { $0.name + "\n" }.joined(), to: directory.appendingPathComponent("names.txt"))
         var groups: [String: Int] = ["r": 0, "c": 0, "f": 0]
         for index in trainingIndices { groups[statistics.frequency(index), default: 0] += 1 }
-        return WorldSummary(trainImages: train.count, valImages: val.count,
+        return WorldSummary(trainImages: train.count, valImages: val.count, pretrainImages: pretrain.count,
                             trainAnnotations: train.reduce(0) { $0 + $1.objects.count },
                             valAnnotations: val.reduce(0) { $0 + $1.objects.count },
+                            pretrainAnnotations: pretrain.reduce(0) { $0 + $1.objects.count },
                             frequencyCounts: groups, heldOutNames: catalogue.heldOut.map(\.name))
     }
 

@@ -9,7 +9,8 @@ extension RegionSpotCommand {
             abstract: "Render a synthetic long-tail world (colour × shape × texture categories) as LVIS train and val splits.",
             discussion: "Writes DIR/train.json, DIR/val.json and their PNGs in DIR/train/ and DIR/val/, and DIR/names.txt (every "
                 + "category's name in id order, for --vocab-file); the same seed gives the "
-                + "same bytes. Held-out categories appear only in val (\"held_out\": true); their words appear in training names.")
+                + "same bytes. Held-out categories appear only in val (\"held_out\": true); their words appear in training names. "
+                + "--pretrain-images adds DIR/pretrain.json and DIR/pretrain/: training categories drawn alike, for pretraining encoders.")
 
         @Option(help: "Output directory.")
         var out: String
@@ -21,6 +22,8 @@ extension RegionSpotCommand {
         var images = WorldConfiguration().trainImages
         @Option(help: "Validation images.")
         var valImages = WorldConfiguration().valImages
+        @Option(help: "Images of a pretraining split for the encoders (pretrain.json, pretrain/): training categories drawn alike, no long tail.")
+        var pretrainImages = WorldConfiguration().pretrainImages
         @Option(help: "Random seed.")
         var seed: UInt64 = 0
         @Option(help: ArgumentHelp("Image size.", valueName: "WxH"))
@@ -41,6 +44,7 @@ extension RegionSpotCommand {
             configuration.heldOut = heldOut
             configuration.trainImages = images
             configuration.valImages = valImages
+            configuration.pretrainImages = pretrainImages
             configuration.seed = seed
             configuration.writesTrainingSplit = !valOnly
             configuration.writesBoxSidecars = boxSidecars
@@ -49,7 +53,8 @@ extension RegionSpotCommand {
             let summary = try threads.run { try SyntheticWorld.generate(configuration, to: URL(fileURLWithPath: out)) }
             let f = summary.frequencyCounts
             print("wrote \(out): train \(summary.trainImages) images, \(summary.trainAnnotations) annotations\(valOnly ? " (drawn, not written)" : ""); "
-                + "val \(summary.valImages) images, \(summary.valAnnotations) annotations")
+                + "val \(summary.valImages) images, \(summary.valAnnotations) annotations"
+                + (pretrainImages > 0 ? "; pretrain \(summary.pretrainImages) images, \(summary.pretrainAnnotations) annotations" : ""))
             print("training categories: \(f["r"] ?? 0) rare, \(f["c"] ?? 0) common, \(f["f"] ?? 0) frequent; "
                 + "held out: \(summary.heldOutNames.joined(separator: ", "))")
             print(String(format: "%.1f s", Date().timeIntervalSince(start)))

@@ -8,9 +8,11 @@ import Tensors
 
 /// A small world in a fresh temporary directory.
 private func makeWorld(seed: UInt64 = 7, categories: Int = 40, heldOut: Int = 4, images: Int = 80, valImages: Int = 30,
-                       size: Int = 64, threads: Int = 2, valOnly: Bool = false, boxSidecars: Bool = false) throws -> URL {
+                       pretrainImages: Int = 0, size: Int = 64, threads: Int = 2, valOnly: Bool = false,
+                       boxSidecars: Bool = false) throws -> URL {
     var c = WorldConfiguration()
     (c.seed, c.categories, c.heldOut, c.trainImages, c.valImages, c.width, c.height) = (seed, categories, heldOut, images, valImages, size, size)
+    c.pretrainImages = pretrainImages
     c.writesTrainingSplit = !valOnly
     c.writesBoxSidecars = boxSidecars
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(UUID().uuidString)")
@@ -69,6 +71,29 @@ private func records(_ file: [String: Any], _ key: String) -> [[String: Any]] { 
     #expect(written == all.filter { !$0.key.hasPrefix("train") })
     let names = String(decoding: try #require(written["names.txt"]), as: UTF8.self).split(separator: "\n").map(String.init)
     #expect(names == records(try json(full.appendingPathComponent("val.json")), "categories").map { $0["name"] as! String })
+}
+
+@Test func pretrainingSplitDrawsTrainingCategoriesAlikeAndLeavesTheOthersUnchanged() throws {
+    let plain = try makeWorld(categories: 30, heldOut: 3, images: 400, valImages: 10, size: 48)
+    let world = try makeWorld(categories: 30, heldOut: 3, images: 400, valImages: 10, pretrainImages: 600, size: 48)
+    let again = try makeWorld(categories: 30, heldOut: 3, images: 400, valImages: 10, pretrainImages: 600, size: 48, threads: 1)
+    defer { for url in [plain, world, again] { try? FileManager.default.removeItem(at: url) } }
+    let files = try contents(world)
+    #expect(files == (try contents(again)))
+    #expect(files.filter { !$0.key.hasPrefix("pretrain") } == (try contents(plain)))
+    #expect(files.keys.filter { $0.hasPrefix("pretrain/") }.count == 600)
+
+    let pretrain = try json(world.appendingPathComponent("pretrain.json")), train = try json(world.appendingPathComponent("train.json"))
+    let heldOut = Set(records(try json(world.appendingPathComponent("val.json")), "categories").filter { $0["held_out"] as! Bool }
+        .map { $0["id"] as! Int })
+    #expect(records(pretrain, "categories").map { $0["id"] as! Int } == records(train, "categories").map { $0["id"] as! Int })
+    var counts: [Int: Int] = [:]
+    for a in records(pretrain, "annotations") { counts[a["category_id"] as! Int, default: 0] += 1 }
+    #expect(heldOut.isDisjoint(with: counts.keys))
+    #expect(records(pretrain, "images").allSatisfy { heldOut.isDisjoint(with: $0["neg_category_ids"] as! [Int]) })
+    // No long tail: 600 scenes of 1-6 objects over 27 categories, about 78 draws each (fewer annotated, as some are hidden).
+    #expect(counts.count == 27)
+    #expect(counts.values.min()! >= 20 && counts.values.max()! <= 120, "\(counts.values.sorted())")
 }
 
 @Test func frequenciesFollowLVISRuleAndSpanTheTail() throws {

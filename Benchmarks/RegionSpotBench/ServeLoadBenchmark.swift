@@ -7,9 +7,10 @@ import Synchronization
 import ZeroMQ
 
 /// A running `regionspot serve` under load, beside the in-process engine on the same requests in
-/// the same run: requests/s and p50/p99 latency at each client count (each client one request in
-/// flight at a time; the largest count is a burst, one request per client at once), status codes
-/// counted, and an image seen before with new boxes against a cold one. Benchmarks/serve.sh runs it.
+/// the same run (timed before and after each load run): requests/s and p50/p99 latency at each
+/// client count (each client one request in flight at a time; the largest count is a burst, one
+/// request per client at once), status codes counted, and an image seen before with new boxes
+/// against a cold one. Benchmarks/serve.sh runs it.
 struct ServeLoadBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve-load", abstract: "Daemon throughput and latency against the in-process Recognizer.")
@@ -45,25 +46,34 @@ struct ServeLoadBenchmark: ParsableCommand {
 
         for file in boxes {
             let boxSet = try BoxesFile(contentsOf: URL(fileURLWithPath: file)).boxes
-            let images = try (0..<inProcessRequests).map { _ in try variants.next() }
-            var start = Date()
-            for index in 0..<inProcessRequests {
-                _ = try recognizer.recognize(RecognitionRequest(image: .encoded(images[index], source: "variant \(index)"), boxes: boxSet,
-                                                                vocabulary: vocabulary, topK: 5))
+            // The host's speed drifts over minutes (shared machines), so the in-process rate is
+            // timed before and after every load run and each run is compared with their mean.
+            func timeInProcess() throws -> Double {
+                let images = try (0..<inProcessRequests).map { _ in try variants.next() }
+                let start = Date()
+                for (index, bytes) in images.enumerated() {
+                    _ = try recognizer.recognize(RecognitionRequest(image: .encoded(bytes, source: "variant \(index)"), boxes: boxSet,
+                                                                    vocabulary: vocabulary, topK: 5))
+                }
+                let rate = Double(inProcessRequests) / Date().timeIntervalSince(start)
+                print(String(format: "in-process %d boxes: %.3f requests/s (%.3f s each, %d threads)", boxSet.count, rate, 1 / rate, threads))
+                return rate
             }
-            let inProcess = Double(inProcessRequests) / Date().timeIntervalSince(start)
-            print(String(format: "in-process %d boxes: %.3f requests/s (%.3f s each, %d threads)", boxSet.count, inProcess, 1 / inProcess, threads))
+            var before = try timeInProcess()
             for (level, count) in clients.enumerated() {
                 let perClient = level == clients.count - 1 ? 1 : rounds
                 let images = try (0..<count * perClient).map { _ in try variants.next() }  // none seen before
-                start = Date()
+                let start = Date()
                 let outcomes = try load(clients: count, perClient: perClient, images: images, boxes: boxSet, vocabulary: vocabulary, context: context)
                 let seconds = Date().timeIntervalSince(start)
+                let after = try timeInProcess()
+                let inProcess = (before + after) / 2
+                before = after
                 let answered = outcomes.filter { $0.code == .ok }
                 let latencies = answered.map(\.seconds).sorted()
                 let codes = Dictionary(grouping: outcomes, by: \.code).map { "\($0.key)=\($0.value.count)" }.sorted().joined(separator: " ")
                 let rate = Double(answered.count) / seconds
-                print(String(format: "serve %d boxes, %d clients: %.3f requests/s (%.3f× in-process) | p50 %.3f s p99 %.3f s | %d sent, %d answered: %@",
+                print(String(format: "serve %d boxes, %d clients: %.3f requests/s (%.3f× in-process, timed before and after) | p50 %.3f s p99 %.3f s | %d sent, %d answered: %@",
                              boxSet.count, count, rate, rate / inProcess, Self.percentile(latencies, 0.5), Self.percentile(latencies, 0.99),
                              count * perClient, outcomes.count, codes))
             }

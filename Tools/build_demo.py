@@ -187,11 +187,15 @@ def token_map(visual, images):
     return visual.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)  # [B, 1 + GRID², W]
 
 
-def pooled_embeddings(visual, tokens, image_index, weights):
-    """Tokens averaged with `weights` [n, GRID²] over their image's grid -> ln_post -> proj: [n, E]."""
+def pooled_tokens(tokens, image_index, weights):
+    """Last-block tokens [B, 1 + GRID², W] averaged with `weights` [n, GRID²] over their image's grid: [n, W]."""
     grid = tokens[image_index, 1:, :]  # [n, GRID², W]
-    pooled = (weights[:, :, None] * grid).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-6)
-    return visual.ln_post(pooled) @ visual.proj
+    return (weights[:, :, None] * grid).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-6)
+
+
+def pooled_embeddings(visual, tokens, image_index, weights):
+    """pooled_tokens -> ln_post -> proj: [n, E]."""
+    return visual.ln_post(pooled_tokens(tokens, image_index, weights)) @ visual.proj
 
 
 def encode_text(model, tokens):
@@ -226,6 +230,11 @@ def dense_targets(weights, image_index, labels, images, background):
     return targets.reshape(-1)
 
 
+def attribute_groups(split):
+    """The sorted colour, shape and texture phrases of a split's categories."""
+    return [sorted({attribute_phrases(c)[k] for c in split.categories.values()}) for k in range(3)]
+
+
 def attribute_labels(split, annotations, attributes):
     """Per attribute k, each annotation's index in attributes[k] (the sorted phrases)."""
     return [[attributes[k].index(attribute_phrases(split.categories[a["category_id"]])[k]) for a in annotations] for k in range(3)]
@@ -246,7 +255,7 @@ def pretrain_clip_vision(model, train, steps, batch_size, lr, seed):
     accuracy 0.33 after 1,500 such steps on the pretraining split against chance 0.125 (0.22
     on the long-tail training split, whose frequent combinations give shape away). Returns the
     position and dense probes, which train_clip goes on training."""
-    attributes = [sorted({attribute_phrases(c)[k] for c in train.categories.values()}) for k in range(3)]
+    attributes = attribute_groups(train)
     width = model.visual.transformer.width
     probe = torch.nn.Linear(width, GRID * GRID)
     dense_probes = torch.nn.ModuleList([torch.nn.Linear(width, len(group) + 1) for group in attributes])
@@ -261,8 +270,7 @@ def pretrain_clip_vision(model, train, steps, batch_size, lr, seed):
         indices, images, flat, image_index, weights = train.sample(random, batch_size)
         tokens_map = token_map(model.visual, images)
         patch_tokens = tokens_map[:, 1:, :]
-        grid = patch_tokens[image_index]
-        pooled = (weights[:, :, None] * grid).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-6)
+        pooled = pooled_tokens(tokens_map, image_index, weights)
         loss = 0.5 * F.cross_entropy(probe(patch_tokens).reshape(-1, GRID * GRID), cells.repeat(len(indices)))
         accuracy = []
         for k, labels in enumerate(attribute_labels(train, flat, attributes)):
@@ -285,7 +293,7 @@ def pretrain_clip_vision(model, train, steps, batch_size, lr, seed):
 def train_clip(model, train, tokenizer, steps, batch_size, lr, seed, dense_weight=0.0, probes=None):
     names = sorted({c["name"] for c in train.categories.values()})
     name_index = {n: i for i, n in enumerate(names)}
-    attributes = [sorted({attribute_phrases(c)[k] for c in train.categories.values()}) for k in range(3)]
+    attributes = attribute_groups(train)
     texts = [[t.format(n) for n in names] for t in TEMPLATES]
     attribute_texts = [[[t.format(p) for p in group] for group in attributes] for t in TEMPLATES]
     tokens = [tokenizer(t) for t in texts]

@@ -8,8 +8,9 @@
 # use by Tools/make_pipeline_fixtures.py --bench, which needs .venv-ref). The daemon runs
 # Pipelines/local.yaml with room for the burst in its queues; BATCHING=1 turns localize batching on.
 # Overrides: BUNDLE, IMAGE, BOXES (files, space-separated), VOCAB, CLIENTS ("1 8 64"), ROUNDS (2),
+# REPEATS (load runs per client count but the burst, each between two in-process timings, 3),
 # IN_PROCESS (requests timed in process, 4), BUILD_FLAGS (added to `swift build`). Run it alone:
-# other work makes the figures meaningless.
+# other work makes the figures meaningless. About 30 min at 6 s per request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOURCE=Benchmarks/out/pipeline
@@ -44,4 +45,4 @@ ENDPOINT=$(sed -n 's/.*ready on \([^ ]*\) .*/\1/p' "$OUT/serve.out")
 
 # shellcheck disable=SC2086
 .build/release/RegionSpotBench serve-load --connect "$ENDPOINT" --bundle "$BUNDLE" --image "$IMAGE" --boxes $BOXES \
-    --vocab-file "$VOCAB" --clients ${CLIENTS:-1 8 64} --rounds "${ROUNDS:-2}" --in-process-requests "${IN_PROCESS:-4}"
+    --vocab-file "$VOCAB" --clients ${CLIENTS:-1 8 64} --rounds "${ROUNDS:-2}" --repeats "${REPEATS:-3}" --in-process-requests "${IN_PROCESS:-4}"

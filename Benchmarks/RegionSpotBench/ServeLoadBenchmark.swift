@@ -29,7 +29,9 @@ struct ServeLoadBenchmark: ParsableCommand {
     var clients = [1, 8, 64]
     @Option(help: "Requests each client sends one after the other (but in the burst).")
     var rounds = 2
-    @Option(help: "Requests timed in process per box file.")
+    @Option(help: "Load runs at each client count but the burst, each timed against the in-process engine just before and after it.")
+    var repeats = 3
+    @Option(help: "Requests timed in process before and after each load run.")
     var inProcessRequests = 4
     @Option(help: "Threads of the in-process engine (the daemon's come from its pipeline file).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
@@ -61,21 +63,36 @@ struct ServeLoadBenchmark: ParsableCommand {
             }
             var before = try timeInProcess()
             for (level, count) in clients.enumerated() {
-                let perClient = level == clients.count - 1 ? 1 : rounds
-                let images = try (0..<count * perClient).map { _ in try variants.next() }  // none seen before
-                let start = Date()
-                let outcomes = try load(clients: count, perClient: perClient, images: images, boxes: boxSet, vocabulary: vocabulary, context: context)
-                let seconds = Date().timeIntervalSince(start)
-                let after = try timeInProcess()
-                let inProcess = (before + after) / 2
-                before = after
-                let answered = outcomes.filter { $0.code == .ok }
-                let latencies = answered.map(\.seconds).sorted()
-                let codes = Dictionary(grouping: outcomes, by: \.code).map { "\($0.key)=\($0.value.count)" }.sorted().joined(separator: " ")
-                let rate = Double(answered.count) / seconds
-                print(String(format: "serve %d boxes, %d clients: %.3f requests/s (%.3f× in-process, timed before and after) | p50 %.3f s p99 %.3f s | %d sent, %d answered: %@",
-                             boxSet.count, count, rate, rate / inProcess, Self.percentile(latencies, 0.5), Self.percentile(latencies, 0.99),
-                             count * perClient, outcomes.count, codes))
+                let burst = level == clients.count - 1
+                let perClient = burst ? 1 : rounds
+                // Each run is compared with the in-process rate timed just before and after it; the
+                // pooled figure sets all runs' requests and seconds against all those timings.
+                var pooled = (answered: 0, seconds: 0.0, inProcessRates: [before])
+                for _ in 0..<(burst ? 1 : repeats) {
+                    let images = try (0..<count * perClient).map { _ in try variants.next() }  // none seen before
+                    let start = Date()
+                    let outcomes = try load(clients: count, perClient: perClient, images: images, boxes: boxSet, vocabulary: vocabulary, context: context)
+                    let seconds = Date().timeIntervalSince(start)
+                    let after = try timeInProcess()
+                    let inProcess = (before + after) / 2
+                    before = after
+                    let answered = outcomes.filter { $0.code == .ok }
+                    let latencies = answered.map(\.seconds).sorted()
+                    let codes = Dictionary(grouping: outcomes, by: \.code).map { "\($0.key)=\($0.value.count)" }.sorted().joined(separator: " ")
+                    let rate = Double(answered.count) / seconds
+                    print(String(format: "serve %d boxes, %d clients: %.3f requests/s (%.3f× in-process, timed before and after) | p50 %.3f s p99 %.3f s | %d sent, %d answered: %@",
+                                 boxSet.count, count, rate, rate / inProcess, Self.percentile(latencies, 0.5), Self.percentile(latencies, 0.99),
+                                 count * perClient, outcomes.count, codes))
+                    pooled.answered += answered.count
+                    pooled.seconds += seconds
+                    pooled.inProcessRates.append(after)
+                }
+                if !burst && repeats > 1 {
+                    let inProcess = pooled.inProcessRates.reduce(0, +) / Double(pooled.inProcessRates.count)
+                    let rate = Double(pooled.answered) / pooled.seconds
+                    print(String(format: "serve %d boxes, %d clients, %d runs pooled: %.3f requests/s against %.3f in process (%.3f×)",
+                                 boxSet.count, count, repeats, rate, inProcess, rate / inProcess))
+                }
             }
         }
         let first = try BoxesFile(contentsOf: URL(fileURLWithPath: boxes[0])).boxes

@@ -10,7 +10,7 @@
 # Overrides: BUNDLE, IMAGE, BOXES (files, space-separated), VOCAB, CLIENTS ("1 8 64"), ROUNDS (2),
 # REPEATS (load runs per client count but the burst, each between two in-process timings, 3),
 # IN_PROCESS (requests timed in process, 4), BUILD_FLAGS (added to `swift build`). Run it alone:
-# other work makes the figures meaningless. About 30 min at 6 s per request.
+# other work makes the figures meaningless. About 110 min at 6 s per request (2026-12-02).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOURCE=Benchmarks/out/pipeline

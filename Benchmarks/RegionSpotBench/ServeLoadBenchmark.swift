@@ -36,6 +36,11 @@ struct ServeLoadBenchmark: ParsableCommand {
     @Option(help: "Threads of the in-process engine (the daemon's come from its pipeline file).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
+    func validate() throws {
+        guard repeats >= 1 else { throw ValidationError("--repeats: at least 1, got \(repeats)") }
+        guard inProcessRequests >= 1 else { throw ValidationError("--in-process-requests: at least 1, got \(inProcessRequests)") }
+    }
+
     func run() throws {
         let vocabulary = try VocabularyInput.read(URL(fileURLWithPath: vocabFile))
         let picture = try RGBImage(contentsOf: URL(fileURLWithPath: image))
